@@ -1,0 +1,90 @@
+"""Argument checks shared by layers, pretraining and estimators.
+
+Every check raises a `ValueError` whose message names the argument, the value
+it received and what is accepted, so a user never has to read a backend
+traceback to find a typo.
+"""
+
+import numbers
+
+
+def check_layer_sizes(layer_sizes, name="layer_sizes"):
+    """Return `layer_sizes` as a list of positive ints or raise `ValueError`."""
+    if isinstance(layer_sizes, numbers.Integral) and not isinstance(layer_sizes, bool):
+        layer_sizes = [layer_sizes]
+    try:
+        sizes = list(layer_sizes)
+    except TypeError:
+        raise ValueError(
+            f"`{name}` must be a non-empty list of positive integers "
+            f"(the encoder widths, e.g. [100, 50, 20]); received {layer_sizes!r}."
+        ) from None
+    if not sizes:
+        raise ValueError(
+            f"`{name}` must be a non-empty list of positive integers "
+            f"(the encoder widths, e.g. [100, 50, 20]); received an empty list."
+        )
+    for size in sizes:
+        if (
+            isinstance(size, bool)
+            or not isinstance(size, numbers.Integral)
+            or size <= 0
+        ):
+            raise ValueError(
+                f"`{name}` must contain only positive integers; received "
+                f"{layer_sizes!r} (bad entry: {size!r})."
+            )
+    return [int(size) for size in sizes]
+
+
+def check_rate(rate, name="rate"):
+    """Return `rate` as a float in [0, 1) or raise `ValueError`."""
+    if isinstance(rate, bool) or not isinstance(rate, numbers.Real):
+        raise ValueError(
+            f"`{name}` must be a number in [0, 1); received {rate!r}."
+        )
+    rate = float(rate)
+    if not 0.0 <= rate < 1.0:
+        raise ValueError(
+            f"`{name}` must be in [0, 1) (the fraction of inputs affected); "
+            f"received {rate}."
+        )
+    return rate
+
+
+def check_non_negative(value, name):
+    """Return `value` as a non-negative float or raise `ValueError`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"`{name}` must be a non-negative number; received {value!r}.")
+    value = float(value)
+    if not value >= 0.0:  # also rejects NaN
+        raise ValueError(f"`{name}` must be a non-negative number; received {value}.")
+    return value
+
+
+def check_seed(seed, name="seed"):
+    """Return `seed` (None or a non-negative int) or raise `ValueError`."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(
+            f"`{name}` must be None or a non-negative integer; received {seed!r}."
+        )
+    return int(seed)
+
+
+def check_last_axis(shape, expected, layer_name, what="input"):
+    """Raise `ValueError` if the static last axis of `shape` differs from `expected`."""
+    if shape is None or len(shape) < 2:
+        raise ValueError(
+            f"Layer '{layer_name}' expects an {what} of rank >= 2 "
+            f"(batch, ..., features); received shape {tuple(shape) if shape else shape}."
+        )
+    last = shape[-1]
+    if last is not None and expected is not None and int(last) != int(expected):
+        raise ValueError(
+            f"Layer '{layer_name}' was built for an {what} whose last axis has "
+            f"{expected} features, but received shape {tuple(shape)} "
+            f"({last} features). Pass data with {expected} features or build a "
+            f"new layer."
+        )
