@@ -1,26 +1,37 @@
 """tiedae: tied-weight denoising autoencoders and greedy layer-wise pretraining for Keras 3.
 
 The library never chooses a Keras backend itself: set `KERAS_BACKEND` (jax,
-tensorflow or torch) before importing it. The `tiedae` command defaults to JAX.
+tensorflow or torch) before importing Keras. The `tiedae` command defaults to
+JAX. Public names are imported lazily, so `import tiedae` does not import Keras
+(the command line relies on this to pick the backend first).
 """
 
-from tiedae.corruption import (
-    AdditiveGaussianNoise,
-    MaskingNoise,
-    SaltAndPepperNoise,
-    get_corruption,
-)
-from tiedae.layers import DenseLayerAutoencoder, DenseTranspose, TiedDecoder, TiedEncoder
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "AdditiveGaussianNoise",
-    "DenseLayerAutoencoder",
-    "DenseTranspose",
-    "MaskingNoise",
-    "SaltAndPepperNoise",
-    "TiedDecoder",
-    "TiedEncoder",
-    "get_corruption",
-]
+# Public name -> module that defines it.
+_EXPORTS = {
+    "AdditiveGaussianNoise": "tiedae.corruption",
+    "MaskingNoise": "tiedae.corruption",
+    "SaltAndPepperNoise": "tiedae.corruption",
+    "get_corruption": "tiedae.corruption",
+    "DenseLayerAutoencoder": "tiedae.layers",
+    "DenseTranspose": "tiedae.layers",
+    "TiedDecoder": "tiedae.layers",
+    "TiedEncoder": "tiedae.layers",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'tiedae' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)
