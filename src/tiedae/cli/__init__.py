@@ -1,0 +1,144 @@
+"""The `tiedae` command: pretrain, finetune, embed, evaluate, demo.
+
+Keras reads its backend once, at import, so the backend is chosen here before
+anything imports Keras: `--backend`, else `KERAS_BACKEND`, else JAX.
+"""
+
+import argparse
+import os
+import sys
+
+BACKENDS = ("jax", "tensorflow", "torch")
+DEFAULT_BACKEND = "jax"
+EXIT_USER_ERROR = 2
+
+
+def _image_shape(text):
+    try:
+        shape = tuple(int(v) for v in text.lower().replace(",", "x").split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"image shape must look like 28x28; received {text!r}") from None
+    if len(shape) != 2 or min(shape) <= 0:
+        raise argparse.ArgumentTypeError(f"image shape must be two positive sizes like 28x28; received {text!r}")
+    return shape
+
+
+def _fraction(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1]; received {text!r}") from None
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1]; received {text!r}")
+    return value
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer; received {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer; received {text!r}")
+    return value
+
+
+def build_parser():
+    from tiedae.cli.config import add_pretraining_flags
+
+    parser = argparse.ArgumentParser(
+        prog="tiedae",
+        description="Tied-weight denoising autoencoders and greedy layer-wise pretraining (Keras 3).",
+    )
+    parser.add_argument("--backend", choices=BACKENDS, default=None,
+                        help=f"Keras backend (default: $KERAS_BACKEND, else {DEFAULT_BACKEND})")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def data_args(p, labels=True):
+        p.add_argument("data", help="input matrix: .npy, .npz (arrays X[, y]), .csv or .tsv (header allowed)")
+        if labels:
+            p.add_argument("--labels", help="labels file (.npy, .npz, .csv/.txt: one per row)")
+            p.add_argument("--label-column", help="name or 0-based index of the label column in a .csv/.tsv")
+        p.add_argument("--run-dir", required=True, help="run directory")
+        p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    p = commands.add_parser("pretrain", help="greedy layer-wise pretraining of a stacked denoising autoencoder",
+                            description="Greedy layer-wise pretraining; writes models, metrics, history, embedding and plots to --run-dir.")
+    data_args(p)
+    p.add_argument("--config", help="TOML file of pretraining options (flags override it)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --run-dir")
+    p.add_argument("--overwrite", action="store_true", help="write into a directory that is not a previous run, or restart one")
+    p.add_argument("--image-shape", type=_image_shape, help="HxW of image inputs for the filter plot (default: square if possible)")
+    add_pretraining_flags(p)
+    p.set_defaults(handler="cmd_pretrain")
+
+    p = commands.add_parser("finetune", help="train a classifier from the pretrained stack",
+                            description="Hand the pretrained stack to a classifier and fine-tune it on labelled rows.")
+    data_args(p)
+    p.add_argument("--epochs", type=_positive_int, default=50)
+    p.add_argument("--batch-size", type=_positive_int, default=32)
+    p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--test-split", type=_fraction, default=0.2, help="fraction of rows held out for the test accuracy")
+    p.add_argument("--label-fraction", type=_fraction, default=1.0, help="use only this fraction of the training labels")
+    p.add_argument("--freeze", action="store_true", help="freeze the pretrained layers")
+    p.add_argument("--unfreeze-after", type=_positive_int, help="with --freeze: unfreeze after N epochs")
+    p.add_argument("--compare", action="store_true", help="also train the same network from random init")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(handler="cmd_finetune")
+
+    p = commands.add_parser("embed", help="write the code of every row", description="Encode data with a pretrained stack.")
+    data_args(p, labels=False)
+    p.add_argument("--output", help="output .npy (default: RUN_DIR/embedding.npy)")
+    p.add_argument("--batch-size", type=_positive_int, default=1024)
+    p.set_defaults(handler="cmd_embed")
+
+    p = commands.add_parser("evaluate", help="reconstruction error (and accuracy with labels)",
+                            description="Evaluate a run's models on data.")
+    data_args(p)
+    p.set_defaults(handler="cmd_evaluate")
+
+    p = commands.add_parser("demo", help="the main job on scikit-learn's digits",
+                            description="Pretrain on digits, fine-tune with 10%% of the labels, and compare with random init.")
+    p.add_argument("--run-dir", default=os.path.join("runs", "demo"), help="run directory (default: runs/demo)")
+    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(handler="cmd_demo")
+    return parser
+
+
+def _choose_backend(requested):
+    backend = requested or os.environ.get("KERAS_BACKEND") or DEFAULT_BACKEND
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}.")
+    if "keras" in sys.modules:
+        current = sys.modules["keras"].backend.backend()
+        if current != backend:
+            raise ValueError(f"Keras is already running on {current!r} in this process; cannot switch to {backend!r}.")
+    os.environ["KERAS_BACKEND"] = backend
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return backend
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        _choose_backend(args.backend)
+        if args.handler == "cmd_demo":
+            from tiedae.cli import demo as module
+        else:
+            from tiedae.cli import commands as module
+        return getattr(module, args.handler)(args)
+    except KeyboardInterrupt:
+        print("tiedae: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, OSError) as err:  # user errors: one line, no traceback
+        if args.debug:
+            raise
+        print(f"tiedae: error: {err}", file=sys.stderr)
+        return EXIT_USER_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from tiedae.cli import main
+
+sys.exit(main())

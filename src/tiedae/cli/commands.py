@@ -1,0 +1,273 @@
+"""The subcommands. Imported only after the Keras backend has been chosen."""
+
+import os
+import time
+
+import keras
+import numpy as np
+
+from tiedae import plots, runs
+from tiedae.cli.config import dump_toml, effective_config
+from tiedae.io import DataError, load_labels, load_matrix, save_keras_model, save_npy, write_text
+from tiedae.io.atomic import atomic_path
+from tiedae.pretraining import StackedDenoisingAutoencoder
+
+
+def read_data(args, labels_required=False):
+    """Features and (optional) labels as the flags describe them."""
+    X, y, _ = load_matrix(args.data, label_column=getattr(args, "label_column", None))
+    if getattr(args, "labels", None):
+        y = load_labels(args.labels, n_rows=X.shape[0])
+    if y is not None and len(y) != X.shape[0]:
+        raise DataError(f"{len(y)} labels but {X.shape[0]} rows; they must match one to one.")
+    if labels_required and y is None:
+        raise DataError("this command needs labels: pass --labels FILE or --label-column NAME.")
+    return np.asarray(X, dtype=np.float32), y
+
+
+def split_rows(n_rows, fraction, seed, labels=None):
+    """Indices (kept, held_out) with `fraction` of the rows held out (stratified by labels)."""
+    if fraction <= 0:
+        return np.arange(n_rows), np.arange(0)
+    from sklearn.model_selection import train_test_split
+
+    stratify = labels if labels is not None and _can_stratify(labels, fraction) else None
+    return train_test_split(np.arange(n_rows), test_size=fraction, random_state=seed, stratify=stratify)
+
+
+def _can_stratify(labels, fraction):
+    _, counts = np.unique(labels, return_counts=True)
+    return counts.min() >= 2 and int(len(labels) * fraction) >= len(counts)
+
+
+def build_stack(config, verbose=1):
+    return StackedDenoisingAutoencoder(
+        layer_sizes=config["layers"],
+        activation=config["activation"],
+        corruption=config["corruption"],
+        corruption_level=config["corruption_level"],
+        loss=config["loss"],
+        optimizer=config["optimizer"],
+        learning_rate=config["learning_rate"],
+        epochs=config["epochs"],
+        batch_size=config["batch_size"],
+        finetune_epochs=config["finetune_epochs"],
+        seed=config["seed"],
+        verbose=verbose,
+    )
+
+
+def load_stack(run):
+    path = run.file(runs.PRETRAINED_MODEL)
+    if not os.path.isfile(path):
+        raise DataError(f"{run.path!r} holds no pretrained stack yet; run `tiedae pretrain` first.")
+    try:
+        return StackedDenoisingAutoencoder.load(path)
+    except DataError:
+        raise
+    except Exception as err:  # a truncated or foreign file: say so, no traceback
+        raise DataError(f"cannot load {path!r} ({type(err).__name__}: {err}); the file may be corrupted.") from None
+
+
+def check_features(stack, X, source):
+    expected = stack.autoencoder_.input_dim
+    if X.shape[1] != expected:
+        raise DataError(
+            f"{source} has {X.shape[1]} features but the model was trained on {expected}; "
+            "use data with the same columns as at pretraining."
+        )
+
+
+def pretrain_stack(X, y, config, run, resume=False, verbose=1, image_shape=None):
+    """The main job: greedy pretraining, then every file of the run directory."""
+    started = time.perf_counter()
+    kept, held_out = split_rows(len(X), config["validation_split"], config["seed"])
+    validation = X[held_out] if len(held_out) else None
+    stack = build_stack(config, verbose=verbose)
+    stack.pretrain(X[kept], validation_data=validation, run_dir=run.path, resume=resume)
+    seconds = time.perf_counter() - started
+
+    with atomic_path(run.file(runs.PRETRAINED_MODEL)) as tmp:
+        stack.save(tmp)
+    write_text(run.file(runs.CONFIG), dump_toml(config))
+    codes = stack.transform(X)
+    save_npy(run.file(runs.EMBEDDING), codes)
+    run.write_history(stack.history_, stack.finetune_history_)
+    metrics = {
+        "backend": keras.backend.backend(),
+        "n_samples": int(X.shape[0]),
+        "n_features": int(X.shape[1]),
+        "code_size": int(codes.shape[1]),
+        "seconds": round(seconds, 3),
+        "layers": [
+            {
+                "width": width,
+                "final_loss": _last(history.get("loss")),
+                "final_val_loss": _last(history.get("val_loss")),
+            }
+            for width, history in zip(config["layers"], stack.history_)
+        ],
+    }
+    if validation is not None:
+        recon = stack.reconstruct(validation)
+        metrics["validation_reconstruction_mse"] = float(np.mean((recon - validation) ** 2))
+    run.update_metrics("pretrain", metrics)
+    write_plots(stack, X, y, codes, run, image_shape)
+    return stack, metrics
+
+
+def write_plots(stack, X, y, codes, run, image_shape=None):
+    image_shape = image_shape or plots.infer_image_shape(X.shape[1])
+    plots.plot_loss_curves(stack.history_, run.plot("loss_curves.png"), stack.finetune_history_)
+    if image_shape is not None:
+        kernel = keras.ops.convert_to_numpy(stack.autoencoder_.kernels[0])
+        plots.plot_filters(kernel, image_shape, run.plot("filters.png"))
+    sample = X[:10]
+    plots.plot_reconstructions(sample, stack.reconstruct(sample), run.plot("reconstructions.png"), image_shape)
+    plots.plot_embedding(codes, run.plot("embedding.png"), labels=y)
+
+
+def train_classifier(stack, x_train, y_train, x_test, y_test, n_classes, pretrained, epochs,
+                     batch_size, learning_rate=1e-3, freeze=False, unfreeze_after=None, verbose=0):
+    """Fine-tune (pretrained=True) or train from random init the same network; return (model, accuracy, history)."""
+    from tiedae.pretraining import fit_with_unfreezing
+
+    model = stack.to_classifier(n_classes, freeze=freeze and pretrained, pretrained=pretrained)
+    compile_kwargs = dict(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    fit_kwargs = dict(epochs=epochs, batch_size=batch_size, verbose=verbose)
+    if pretrained and freeze and unfreeze_after:
+        history = fit_with_unfreezing(model, x_train, y_train, unfreeze_after=unfreeze_after,
+                                      compile_kwargs=compile_kwargs, **fit_kwargs)
+    else:
+        model.compile(**compile_kwargs)
+        history = model.fit(x_train, y_train, **fit_kwargs).history
+    accuracy = float(np.mean(predict_classes(model, x_test) == y_test)) if len(x_test) else None
+    return model, accuracy, history
+
+
+def predict_classes(model, X, batch_size=1024):
+    return np.argmax(model.predict(X, batch_size=batch_size, verbose=0), axis=-1)
+
+
+def encode_labels(y):
+    classes, indices = np.unique(np.asarray(y), return_inverse=True)
+    return classes, indices.astype(np.int32)
+
+
+def _last(values):
+    return float(values[-1]) if values else None
+
+
+# ---------------------------------------------------------------- subcommands
+
+
+def cmd_pretrain(args):
+    config = effective_config(args)
+    run = runs.RunDirectory(args.run_dir, overwrite=args.overwrite)
+    if run.is_previous_run and not (args.resume or args.overwrite):
+        raise DataError(
+            f"{args.run_dir!r} already holds a run; pass --resume to continue it "
+            "or --overwrite to start it again."
+        )
+    X, y = read_data(args)
+    stack, metrics = pretrain_stack(X, y, config, run, resume=args.resume,
+                                    verbose=0 if args.quiet else 1, image_shape=args.image_shape)
+    summary = [("run directory", run.path), ("time", f"{metrics['seconds']:.1f} s"),
+               ("data", f"{X.shape[0]} x {X.shape[1]} -> code {metrics['code_size']}")]
+    for k, layer in enumerate(metrics["layers"]):
+        summary.append((f"layer {k + 1} ({layer['width']})", _loss_text(layer)))
+    print_summary("tiedae pretrain", summary)
+    return 0
+
+
+def cmd_finetune(args):
+    run = runs.RunDirectory(args.run_dir, must_exist=True)
+    stack = load_stack(run)
+    X, y = read_data(args, labels_required=True)
+    check_features(stack, X, args.data)
+    classes, targets = encode_labels(y)
+    started = time.perf_counter()
+    train, test = split_rows(len(X), args.test_split, args.seed, labels=targets)
+    if args.label_fraction < 1.0:
+        train, _ = split_rows(len(train), 1.0 - args.label_fraction, args.seed, labels=targets[train])
+        train = np.sort(train)
+    results = {}
+    models = {}
+    for name, pretrained in (("pretrained", True), ("random_init", False)):
+        if name == "random_init" and not args.compare:
+            continue
+        model, accuracy, history = train_classifier(
+            stack, X[train], targets[train], X[test], targets[test], len(classes), pretrained,
+            epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+            freeze=args.freeze, unfreeze_after=args.unfreeze_after, verbose=0 if args.quiet else 1,
+        )
+        results[name] = {"test_accuracy": accuracy, "final_loss": _last(history.get("loss"))}
+        models[name] = model
+    save_keras_model(run.file(runs.FINETUNED_MODEL), models["pretrained"])
+    metrics = {
+        "classes": [c.item() if hasattr(c, "item") else c for c in classes],
+        "n_train_labels": int(len(train)),
+        "n_test": int(len(test)),
+        "seconds": round(time.perf_counter() - started, 3),
+        **results,
+    }
+    run.update_metrics("finetune", metrics)
+    rows = [("run directory", run.path), ("labelled rows", str(len(train))), ("test rows", str(len(test)))]
+    rows += [(f"test accuracy ({name})", _pct(r["test_accuracy"])) for name, r in results.items()]
+    print_summary("tiedae finetune", rows)
+    return 0
+
+
+def cmd_embed(args):
+    run = runs.RunDirectory(args.run_dir, must_exist=True)
+    stack = load_stack(run)
+    X, _ = read_data(args)
+    check_features(stack, X, args.data)
+    codes = stack.transform(X, batch_size=args.batch_size)
+    output = args.output or run.file(runs.EMBEDDING)
+    save_npy(output, codes)
+    print(f"wrote {codes.shape[0]} x {codes.shape[1]} embedding to {output}")
+    return 0
+
+
+def cmd_evaluate(args):
+    run = runs.RunDirectory(args.run_dir, must_exist=True)
+    stack = load_stack(run)
+    X, y = read_data(args)
+    check_features(stack, X, args.data)
+    recon = stack.reconstruct(X)
+    results = {"reconstruction_mse": float(np.mean((recon - X) ** 2)), "n_samples": int(len(X))}
+    finetuned = run.file(runs.FINETUNED_MODEL)
+    if y is not None and os.path.isfile(finetuned):
+        classes = run.read_metrics().get("finetune", {}).get("classes")
+        model = keras.models.load_model(finetuned, safe_mode=True)
+        predicted = np.asarray(classes, dtype=object)[predict_classes(model, X)] if classes else predict_classes(model, X)
+        results["accuracy"] = float(np.mean(predicted.astype(str) == np.asarray(y).astype(str)))
+    run.update_metrics("evaluate", results)
+    rows = [("reconstruction MSE", f"{results['reconstruction_mse']:.5f}")]
+    if "accuracy" in results:
+        rows.append(("accuracy", _pct(results["accuracy"])))
+    print_summary("tiedae evaluate", rows)
+    return 0
+
+
+def print_summary(title, rows):
+    width = max(len(k) for k, _ in rows)
+    print(f"\n{title}\n" + "-" * len(title))
+    for key, value in rows:
+        print(f"  {key.ljust(width)}  {value}")
+
+
+def _loss_text(layer):
+    text = f"loss {layer['final_loss']:.4f}" if layer["final_loss"] is not None else "loss n/a"
+    if layer["final_val_loss"] is not None:
+        text += f", val_loss {layer['final_val_loss']:.4f}"
+    return text
+
+
+def _pct(value):
+    return "n/a" if value is None else f"{100 * value:.2f}%"
