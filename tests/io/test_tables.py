@@ -1,0 +1,104 @@
+import numpy as np
+import pytest
+
+from tiedae.io import DataError, load_labels, load_matrix
+
+
+@pytest.fixture
+def matrix(rng):
+    return rng.random((6, 4)).astype(np.float32)
+
+
+def test_npy_round_trip(tmp_path, matrix):
+    np.save(tmp_path / "x.npy", matrix)
+    X, y, names = load_matrix(tmp_path / "x.npy")
+    np.testing.assert_array_equal(X, matrix)
+    assert y is None and names is None
+
+
+def test_npy_memory_mapped(tmp_path, matrix):
+    np.save(tmp_path / "x.npy", matrix)
+    X, _, _ = load_matrix(tmp_path / "x.npy", mmap=True)
+    assert isinstance(X, np.memmap)
+    np.testing.assert_array_equal(np.asarray(X), matrix)
+
+
+def test_npz_with_labels_and_names(tmp_path, matrix):
+    np.savez(tmp_path / "d.npz", X=matrix, y=np.arange(6), feature_names=np.array(list("abcd")))
+    X, y, names = load_matrix(tmp_path / "d.npz")
+    np.testing.assert_array_equal(X, matrix)
+    np.testing.assert_array_equal(y, np.arange(6))
+    assert names == ["a", "b", "c", "d"]
+
+
+def test_npz_with_ambiguous_arrays_is_refused(tmp_path, matrix):
+    np.savez(tmp_path / "d.npz", a=matrix, b=matrix)
+    with pytest.raises(DataError, match="name the features 'X'"):
+        load_matrix(tmp_path / "d.npz")
+
+
+def test_csv_with_header_and_named_label_column(tmp_path):
+    (tmp_path / "d.csv").write_text("f1,label,f2\n1.5,cat,2\n3,dog,4.25\n")
+    X, y, names = load_matrix(tmp_path / "d.csv", label_column="label")
+    np.testing.assert_array_equal(X, [[1.5, 2.0], [3.0, 4.25]])
+    assert list(y) == ["cat", "dog"]
+    assert names == ["f1", "f2"]
+
+
+def test_tsv_without_header_and_label_index(tmp_path):
+    (tmp_path / "d.tsv").write_text("1\t2\t0\n3\t4\t1\n")
+    X, y, names = load_matrix(tmp_path / "d.tsv", label_column=-1)
+    np.testing.assert_array_equal(X, [[1, 2], [3, 4]])
+    np.testing.assert_array_equal(y, [0, 1])
+    assert y.dtype.kind == "i" and names is None
+
+
+def test_csv_non_numeric_cell_names_row_and_column(tmp_path):
+    (tmp_path / "d.csv").write_text("a,b\n1,2\n3,oops\n")
+    with pytest.raises(DataError, match=r"'oops' at row 3, column 'b'"):
+        load_matrix(tmp_path / "d.csv")
+
+
+def test_csv_ragged_row(tmp_path):
+    (tmp_path / "d.csv").write_text("1,2\n3\n")
+    with pytest.raises(DataError, match="row 2 has 1 columns"):
+        load_matrix(tmp_path / "d.csv")
+
+
+def test_nan_values_are_counted_and_located(tmp_path, matrix):
+    matrix[2, 3] = np.nan
+    matrix[4, 0] = np.inf
+    np.save(tmp_path / "x.npy", matrix)
+    with pytest.raises(DataError, match=r"2 value\(s\) are NaN or infinite \(first at row 2, column 3\)"):
+        load_matrix(tmp_path / "x.npy")
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: np.save(p / "x.npy", np.arange(5.0)), "1-D array of length 5"),
+        (lambda p: np.save(p / "x.npy", np.zeros((0, 3))), "empty"),
+        (lambda p: np.save(p / "x.npy", np.array(["a", "b"]).reshape(1, 2)), "expected numbers"),
+        (lambda p: (p / "x.npy").write_bytes(b"\x93NUMPY garbage"), "truncated"),
+        (lambda p: (p / "x.npz").write_bytes(b"PK\x03\x04 broken"), "truncated"),
+        (lambda p: (p / "x.parquet").write_bytes(b""), "unknown extension"),
+        (lambda p: None, "does not exist"),
+    ],
+)
+def test_bad_files_raise_clear_errors(tmp_path, make, message):
+    make(tmp_path)
+    candidates = sorted(tmp_path.glob("x.*")) or [tmp_path / "x.npy"]
+    with pytest.raises(DataError, match=message):
+        load_matrix(candidates[0])
+
+
+def test_labels_from_text_with_header_and_length_check(tmp_path):
+    (tmp_path / "y.csv").write_text("label\n3\n1\n2\n")
+    np.testing.assert_array_equal(load_labels(tmp_path / "y.csv"), [3, 1, 2])
+    with pytest.raises(DataError, match="3 labels .* but the data has 4 rows"):
+        load_labels(tmp_path / "y.csv", n_rows=4)
+
+
+def test_labels_from_npy_column_vector(tmp_path):
+    np.save(tmp_path / "y.npy", np.array([[1], [0], [1]]))
+    np.testing.assert_array_equal(load_labels(tmp_path / "y.npy"), [1, 0, 1])
