@@ -1,4 +1,9 @@
-"""Layers that expose one half of a `DenseLayerAutoencoder` as a layer of its own.
+"""Layers that expose one half of a tied autoencoder layer as a layer of its own.
+
+They work with any autoencoder layer of this package (`DenseLayerAutoencoder`,
+`MaskedLayerAutoencoder`, `Conv2DLayerAutoencoder`): one with `encode`,
+`decode`, `compute_code_shape` and either `compute_decoded_shape` or
+`input_dim`.
 
 They hold the autoencoder as a tracked sub-layer, so a model built from a view
 shares (not copies) the autoencoder's variables, and saving such a model saves
@@ -35,10 +40,10 @@ class _AutoencoderView(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="tiedae")
 class TiedEncoder(_AutoencoderView):
-    """The encoder half of a `DenseLayerAutoencoder`, sharing its variables.
+    """The encoder half of a tied autoencoder layer, sharing its variables.
 
     Args:
-        autoencoder: A built `DenseLayerAutoencoder`.
+        autoencoder: A built tied autoencoder layer, e.g. a `DenseLayerAutoencoder`.
 
     Input shape:
         `(batch_size, ..., input_dim)`.
@@ -61,10 +66,10 @@ class TiedEncoder(_AutoencoderView):
 
 @keras.saving.register_keras_serializable(package="tiedae")
 class TiedDecoder(_AutoencoderView):
-    """The decoder half of a `DenseLayerAutoencoder`, sharing its variables.
+    """The decoder half of a tied autoencoder layer, sharing its variables.
 
     Args:
-        autoencoder: A built `DenseLayerAutoencoder`.
+        autoencoder: A built tied autoencoder layer, e.g. a `DenseLayerAutoencoder`.
 
     Input shape:
         `(batch_size, ..., layer_sizes[-1])`.
@@ -77,4 +82,7 @@ class TiedDecoder(_AutoencoderView):
         return self.autoencoder.decode(inputs, training=training)
 
     def compute_output_shape(self, input_shape):
+        # Autoencoders whose output is not (..., input_dim), e.g. convolutional ones.
+        if hasattr(self.autoencoder, "compute_decoded_shape"):
+            return self.autoencoder.compute_decoded_shape(input_shape)
         return tuple(input_shape[:-1]) + (self.autoencoder.input_dim,)
