@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import scipy.sparse
 
+import tiedae
 from tiedae.genesets import GeneSet, gene_set_adjacency, gmt_adjacency, read_gmt
 
 GMT = Path(__file__).parent / "data" / "pathways.gmt"
@@ -19,6 +20,7 @@ FEATURES = [
 
 
 def test_read_gmt_parses_names_descriptions_and_genes():
+    assert tiedae.gmt_adjacency is gmt_adjacency and tiedae.GeneSetReport is not None
     sets = read_gmt(GMT)
     assert [s.name for s in sets] == [
         "P53_SIGNALING", "MYC_TARGETS", "MAPK_CASCADE", "OLFACTORY", "HOUSEKEEPING",

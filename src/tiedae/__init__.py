@@ -20,6 +20,15 @@ _EXPORTS = {
     "DenseTranspose": "tiedae.layers",
     "TiedDecoder": "tiedae.layers",
     "TiedEncoder": "tiedae.layers",
+    "Conv2DLayerAutoencoder": "tiedae.layers",
+    "MaskedLayerAutoencoder": "tiedae.layers",
+    "SparseLayerAutoencoder": "tiedae.layers",
+    "GeneSet": "tiedae.genesets",
+    "GeneSetAdjacency": "tiedae.genesets",
+    "GeneSetReport": "tiedae.genesets",
+    "gene_set_adjacency": "tiedae.genesets",
+    "gmt_adjacency": "tiedae.genesets",
+    "read_gmt": "tiedae.genesets",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
+import tiedae
 from tests.conftest import to_numpy
 from tiedae import MaskingNoise
 from tiedae.layers.conv_autoencoder import Conv2DLayerAutoencoder
@@ -228,6 +229,7 @@ def test_config_round_trips_every_argument():
     assert isinstance(clone.bias_constraint, keras.constraints.NonNeg)
     assert clone.kernel_regularizer.l2 == pytest.approx(1e-3)
     assert clone.name == "full_conv"
+    assert tiedae.Conv2DLayerAutoencoder is Conv2DLayerAutoencoder
     same = Conv2DLayerAutoencoder([2], activation="tanh")
     assert Conv2DLayerAutoencoder.from_config(same.get_config()).output_activation is keras.activations.tanh
 

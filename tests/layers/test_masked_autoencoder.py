@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import scipy.sparse
 
+import tiedae
 import tiedae.layers.masked_autoencoder as masked_module
 from tests.conftest import to_numpy
 from tiedae import MaskingNoise
@@ -235,6 +236,7 @@ def test_config_round_trips_every_argument():
     assert clone.kernel_regularizer.l1 == pytest.approx(1e-3)
     assert clone.name == "full_masked"
     assert SparseLayerAutoencoder is MaskedLayerAutoencoder
+    assert tiedae.MaskedLayerAutoencoder is tiedae.SparseLayerAutoencoder is MaskedLayerAutoencoder
 
 
 @pytest.mark.filterwarnings("ignore:Skipping nested container")  # Keras, after the refused load

@@ -1,7 +1,17 @@
 """Tied-weight autoencoder layers."""
 
+from tiedae.layers.conv_autoencoder import Conv2DLayerAutoencoder
 from tiedae.layers.dense_autoencoder import DenseLayerAutoencoder
 from tiedae.layers.dense_transpose import DenseTranspose
+from tiedae.layers.masked_autoencoder import MaskedLayerAutoencoder, SparseLayerAutoencoder
 from tiedae.layers.tied_views import TiedDecoder, TiedEncoder
 
-__all__ = ["DenseLayerAutoencoder", "DenseTranspose", "TiedDecoder", "TiedEncoder"]
+__all__ = [
+    "Conv2DLayerAutoencoder",
+    "DenseLayerAutoencoder",
+    "DenseTranspose",
+    "MaskedLayerAutoencoder",
+    "SparseLayerAutoencoder",
+    "TiedDecoder",
+    "TiedEncoder",
+]
