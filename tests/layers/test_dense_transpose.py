@@ -144,3 +144,23 @@ def test_activation_applied(rng, activation):
     pre = z @ to_numpy(dense.kernel).T + to_numpy(decoder.bias)
     ref = np.maximum(pre, 0) if activation == "relu" else np.tanh(pre)
     np.testing.assert_allclose(y, ref, atol=1e-5)
+
+
+def test_tie_survives_save_and_load_when_the_decoder_comes_first(rng, tmp_path):
+    # The decoder is the first of the two in the model's layer list, so saving
+    # meets the Dense layer inside the decoder's config before its own entry.
+    dense = keras.layers.Dense(4, bias_initializer="random_normal", name="enc")
+    dense.build((None, 6))
+    decoder = DenseTranspose(dense, bias_initializer="random_normal", name="dec")
+    z, x = keras.Input((4,), name="z"), keras.Input((6,), name="x")
+    model = keras.Model([z, x], [decoder(z), dense(x)])
+    assert [layer.name for layer in model.layers][-2:] == ["dec", "enc"]
+    path = os.path.join(tmp_path, "decoder_first.keras")
+    model.save(path)
+
+    loaded = keras.models.load_model(path)
+    assert loaded.get_layer("dec").dense is loaded.get_layer("enc")
+    assert loaded.count_params() == model.count_params() == 6 * 4 + 4 + 6
+    inputs = [rng.normal(size=(3, 4)).astype("float32"), rng.normal(size=(3, 6)).astype("float32")]
+    for want, got in zip(model.predict(inputs, verbose=0), loaded.predict(inputs, verbose=0)):
+        np.testing.assert_array_equal(got, want)

@@ -4,6 +4,7 @@ import keras
 from keras import activations, constraints, initializers, ops, regularizers
 
 from tiedae._validation import check_last_axis
+from tiedae.layers._sharing import serialize_shared_layer
 
 
 @keras.saving.register_keras_serializable(package="tiedae")
@@ -114,8 +115,9 @@ class DenseTranspose(keras.layers.Layer):
         base_config = super().get_config()
         config = {
             # Serialized by reference inside Keras's ObjectSharingScope (used by
-            # model.save and load_model), so loading restores the same layer.
-            "dense": keras.saving.serialize_keras_object(self.dense),
+            # model.save and load_model), so loading restores the same layer
+            # whichever of the two comes first in the model.
+            "dense": serialize_shared_layer(self.dense),
             "activation": activations.serialize(self.activation),
             "use_bias": self.use_bias,
             "bias_initializer": initializers.serialize(self.bias_initializer),

@@ -12,6 +12,8 @@ the autoencoder with it.
 
 import keras
 
+from tiedae.layers._sharing import serialize_shared_layer
+
 
 class _AutoencoderView(keras.layers.Layer):
     def __init__(self, autoencoder, **kwargs):
@@ -28,7 +30,9 @@ class _AutoencoderView(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config["autoencoder"] = keras.saving.serialize_keras_object(self.autoencoder)
+        # By reference when saving a model, whether the view or the
+        # autoencoder itself comes first in it.
+        config["autoencoder"] = serialize_shared_layer(self.autoencoder)
         return config
 
     @classmethod
