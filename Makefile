@@ -33,8 +33,12 @@ test: $(STAMP)
 	if [ -n "$$failed" ]; then echo "FAILED on:$$failed"; exit 1; fi; \
 	echo "all backends passed: $(BACKENDS)"
 
+# Benchmarks read Fashion-MNIST from the Debian package; install it when missing (as root).
+BENCH_ARGS ?=
 bench: $(STAMP)
-	$(PY) -m benchmarks.run
+	dpkg -s dataset-fashion-mnist >/dev/null 2>&1 || apt-get install -y dataset-fashion-mnist \
+		|| (apt-get update && apt-get install -y dataset-fashion-mnist)
+	$(PY) -m benchmarks.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache

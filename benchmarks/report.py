@@ -1,0 +1,497 @@
+"""Write `docs/benchmarks.md` from the stored results (`docs/benchmarks.json`).
+
+Every number in the report comes from the results file; the prose around it
+is chosen from those numbers (met / missed, by how much), never typed in.
+"""
+
+import datetime
+import importlib.metadata
+import os
+import platform
+import statistics
+from pathlib import Path
+
+DISTRIBUTIONS = ("keras", "jax", "jaxlib", "tensorflow-cpu", "tensorflow", "torch", "numpy",
+                 "scipy", "scikit-learn")
+ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile")
+BIG = "784-1000-1000-1000"
+DEFAULT_BACKEND = "jax"  # the `tiedae` command's default (src/tiedae/cli/__init__.py)
+TARGET_RATIO = 1.1
+TARGET_BF16_SAMPLES = 10000
+TARGET_LOSS_GAP = 0.02
+
+
+def _read(path):
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def describe_machine():
+    """CPU model, cores, ISA flags, RAM, OS and library versions (no imports needed)."""
+    cpuinfo = _read("/proc/cpuinfo")
+    model, flags = platform.processor() or "unknown", set()
+    for line in cpuinfo.splitlines():
+        if line.startswith("model name") and ":" in line:
+            model = line.split(":", 1)[1].strip()
+        elif line.startswith("flags") and ":" in line:
+            flags = set(line.split(":", 1)[1].split())
+    mem_kib = None
+    for line in _read("/proc/meminfo").splitlines():
+        if line.startswith("MemTotal:"):
+            mem_kib = int(line.split()[1])
+    versions = {}
+    for dist in DISTRIBUTIONS:
+        try:
+            versions[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return {
+        "cpu_model": model,
+        "logical_cpus": os.cpu_count(),
+        "isa_flags": [f for f in ISA_FLAGS if f in flags],
+        "ram_gib": round(mem_kib / 1024**2, 1) if mem_kib else None,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "versions": versions,
+    }
+
+
+# ---------------------------------------------------------------- formatting
+
+
+def _ms(seconds):
+    return f"{seconds * 1e3:.1f}"
+
+
+def _spread(summary, scale=1.0, digits=2):
+    return (
+        f"{summary['median'] * scale:.{digits}f} "
+        f"[{summary['min'] * scale:.{digits}f}–{summary['max'] * scale:.{digits}f}]"
+    )
+
+
+def _table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _runner_label(run):
+    extra = " ".join(f"{k}={v}" for k, v in run.get("env", {}).items() if k != "KERAS_BACKEND")
+    label = run["name"]
+    if "--jit-compile" in run.get("args", []):
+        label += f" jit_compile={run['args'][run['args'].index('--jit-compile') + 1]}"
+    return f"{label} {extra}".strip()
+
+
+def _is_default_run(run):
+    """A run with library defaults (no investigation settings)."""
+    env = {k: v for k, v in run.get("env", {}).items() if k != "KERAS_BACKEND"}
+    return not env and "--jit-compile" not in run.get("args", [])
+
+
+def _results(section, backend=None, default_only=True):
+    out = []
+    for run in section.get("runs", []):
+        if default_only and not _is_default_run(run):
+            continue
+        if backend is not None and run["name"] != backend:
+            continue
+        for r in run.get("payload", {}).get("results", []):
+            out.append((run, r))
+    return out
+
+
+def _find(section, backend, arch, precision, variant, default_only=True):
+    for run, r in _results(section, backend, default_only):
+        if (r.get("arch"), r.get("precision"), r.get("variant")) == (arch, precision, variant):
+            return r
+    return None
+
+
+def _header(section, title):
+    m_start, m_end = section["machine_start"], section["machine_end"]
+    cpus = section["machine"]["logical_cpus"] or 1
+    lines = [
+        f"## {title}",
+        "",
+        f"- Produced by `{section['command']}` (mode **{section['mode']}**) on "
+        f"{section['started_utc']} UTC, {section['wall_seconds']:.0f} s wall time.",
+        f"- Settings: `{_compact(section['settings'])}`.",
+        f"- Load average (1 min) at start {m_start['load_average']}, at end "
+        f"{m_end['load_average']}, on {cpus} logical CPUs.",
+    ]
+    others = [
+        p for p in m_start.get("busiest_processes", []) if p["cpu_percent"] >= 10.0
+    ]
+    loads = [v for v in (m_start["load_average"], m_end["load_average"]) if v is not None]
+    if others or (loads and max(loads) > 0.5 * cpus):
+        busy = ", ".join(f"{p['command']} {p['cpu_percent']:.0f}%" for p in others) or "n/a"
+        lines.append(
+            f"- **Contended machine**: other processes were running (busiest at start: {busy}). "
+            "Absolute times are pessimistic and noisy; the step/floor ratios are measured "
+            "interleaved (one floor repetition after every timed repetition) so that both see "
+            "similar load, and the *cores busy* column (CPU seconds of the benchmark process per "
+            "wall second) shows how much of the machine it actually got."
+        )
+    failed = [r for r in section.get("runs", []) if r.get("returncode")]
+    for r in failed:
+        lines.append(f"- **Run failed**: {_runner_label(r)} (exit {r['returncode']}):")
+        lines.append("  ```\n  " + r.get("error", "").replace("\n", "\n  ") + "\n  ```")
+    return lines
+
+
+def _compact(settings):
+    return ", ".join(f"{k}={v}" for k, v in settings.items())
+
+
+# ---------------------------------------------------------------- machine
+
+
+def machine_lines(machine):
+    v = machine["versions"]
+    tf = v.get("tensorflow-cpu") or v.get("tensorflow", "not installed")
+    return [
+        "## Machine",
+        "",
+        f"- CPU: {machine['cpu_model']}, {machine['logical_cpus']} logical CPUs; "
+        f"ISA: {', '.join(machine['isa_flags']) or 'n/a'}.",
+        f"- RAM: {machine['ram_gib']} GiB. OS: {machine['os']}. Python {machine['python']}.",
+        f"- keras {v.get('keras')}, jax {v.get('jax')} (jaxlib {v.get('jaxlib')}), "
+        f"tensorflow {tf}, torch {v.get('torch')}, numpy {v.get('numpy')}, "
+        f"scipy {v.get('scipy')}, scikit-learn {v.get('scikit-learn')}.",
+        "- GPU: none. Every number below was measured on this CPU; no accelerator was available "
+        "to the run that produced them.",
+        "",
+    ]
+
+
+# ---------------------------------------------------------------- speed
+
+
+def speed_lines(section):
+    lines = _header(section, "Speed: training steps against the GEMM floor")
+    lines += [
+        "",
+        "Model: sigmoid units, sigmoid reconstruction, binary cross-entropy, Adam (lr 1e-3), batch 256, "
+        "Fashion-MNIST images. *tied* is `DenseLayerAutoencoder(layer_sizes)`; *untied* is the same "
+        "widths as six `keras.layers.Dense`. Steps are timed with `model.fit` over a fixed number of "
+        "batches after a warm-up (compilation) fit; the *floor* is the same step's matrix products "
+        "(forward, input gradient, weight gradient of every encoder and decoder layer) timed alone "
+        "with the same library's matmul (`benchmarks/gemm_floor.py`), in the step's compute dtype. "
+        "Cells are median [min–max] over repetitions.",
+        "",
+    ]
+    rows = []
+    for run in section.get("runs", []):
+        for r in run.get("payload", {}).get("results", []):
+            if "step_seconds" not in r:
+                continue
+            rows.append([
+                _runner_label(run), r["arch"], r["precision"], r["variant"],
+                _spread(r["step_seconds"], 1e3, 1), f"{r['samples_per_second']:.0f}",
+                f"{_ms(r['floor_seconds']['median'])} ({r['floor_library']} {r['floor_dtype']})",
+                _spread(r["ratio_step_over_floor"]), f"{r['cpu_cores_busy_during_steps']:.2f}",
+                f"{r['achieved_gflops']:.0f}",
+            ])
+    lines.append(_table(
+        ["runner", "architecture", "precision", "variant", "ms/step", "samples/s",
+         "floor ms", "step/floor", "cores busy", "GFLOP/s"], rows))
+    floors = [r for run in section.get("runs", []) if run["name"].endswith("-floor")
+              for r in run.get("payload", {}).get("results", [])]
+    if floors:
+        lines += ["", "GEMM floor alone, NumPy (OpenBLAS), separate process:", ""]
+        lines.append(_table(
+            ["architecture", "dtype", "floor ms", "samples/s", "GFLOP/s", "cores busy"],
+            [[r["arch"], r["floor_dtype"], _spread(r["floor_seconds"], 1e3, 1),
+              f"{r['floor_samples_per_second']:.0f}", f"{r['achieved_gflops']:.0f}",
+              f"{r['cpu_cores_busy_during_floor']:.2f}"] for r in floors]))
+    checks = _loss_checks(section)
+    if checks:
+        lines += ["", "Reconstruction loss after the same steps from the same initial weights "
+                  "(tied, one pass over distinct batches, test-set binary cross-entropy):", ""]
+        lines.append(_table(
+            ["backend", "architecture", "steps", "float32 test loss", "mixed_bfloat16 test loss",
+             "relative gap"],
+            [[b, c["arch"], c["steps"], f"{c['f32']:.5f}", f"{c['bf16']:.5f}", f"{c['gap']:+.2%}"]
+             for b, c in checks.items()]))
+    lines += ["", "### Targets", ""]
+    lines += _speed_targets(section, checks)
+    lines += ["", "### What the numbers say", ""]
+    lines += _speed_findings(section, checks)
+    return lines + [""]
+
+
+def _loss_checks(section):
+    checks = {}
+    for run in section.get("runs", []):
+        if not _is_default_run(run):
+            continue
+        by_precision = {c["precision"]: c for c in run.get("payload", {}).get("loss_check", [])}
+        if "float32" in by_precision and "mixed_bfloat16" in by_precision:
+            f32, bf16 = by_precision["float32"]["test_loss"], by_precision["mixed_bfloat16"]["test_loss"]
+            checks[run["name"]] = {
+                "arch": by_precision["float32"]["arch"],
+                "steps": by_precision["float32"]["steps"],
+                "f32": f32,
+                "bf16": bf16,
+                "gap": (bf16 - f32) / f32,
+            }
+    return checks
+
+
+def _verdict(ok):
+    return "**met**" if ok else "**missed**"
+
+
+def _speed_targets(section, checks):
+    lines = []
+    keras_backends = [run["name"] for run in section.get("runs", [])
+                      if run["module"] == "benchmarks.speed" and _is_default_run(run)]
+    # 1. float32 step <= 1.1 x floor on the default backend.
+    for arch in sorted({r["arch"] for _, r in _results(section, DEFAULT_BACKEND)}):
+        r = _find(section, DEFAULT_BACKEND, arch, "float32", "tied")
+        if r is None:
+            continue
+        ratio = r["ratio_step_over_floor"]["median"]
+        miss = "" if ratio <= TARGET_RATIO else f", {ratio / TARGET_RATIO:.2f}x over the target"
+        lines.append(
+            f"- float32 step <= {TARGET_RATIO}x GEMM floor on the default backend ({DEFAULT_BACKEND}), "
+            f"{arch}: step/floor {ratio:.2f} "
+            f"(range {r['ratio_step_over_floor']['min']:.2f}–{r['ratio_step_over_floor']['max']:.2f}) "
+            f"-> {_verdict(ratio <= TARGET_RATIO)}{miss}."
+        )
+    # 2. mixed_bfloat16 >= 10,000 samples/s on the 1000-wide stack.
+    bf16 = [(b, _find(section, b, BIG, "mixed_bfloat16", "tied")) for b in keras_backends]
+    bf16 = [(b, r) for b, r in bf16 if r is not None]
+    if bf16:
+        best_b, best = max(bf16, key=lambda br: br[1]["samples_per_second"])
+        sps = best["samples_per_second"]
+        needed = best["gflops_per_step"] / best["batch_size"] * TARGET_BF16_SAMPLES
+        per_core = best["floor_samples_per_second"] / max(best.get("cpu_cores_busy_during_floor", 0) or 1e-9, 1e-9)
+        cpus = section["machine"]["logical_cpus"] or 1
+        lines.append(
+            f"- mixed_bfloat16 >= {TARGET_BF16_SAMPLES:,} samples/s on {BIG}: best is {best_b} with "
+            f"{sps:,.0f} samples/s -> {_verdict(sps >= TARGET_BF16_SAMPLES)}"
+            + ("" if sps >= TARGET_BF16_SAMPLES else f", missed by {TARGET_BF16_SAMPLES / sps:.1f}x")
+            + f". The target needs {needed:.0f} GFLOP/s of bfloat16 matrix products; the {best_b} "
+            f"bfloat16 floor alone ran at {best['floor_samples_per_second']:,.0f} samples/s using "
+            f"{best.get('cpu_cores_busy_during_floor', float('nan')):.2f} cores, i.e. about "
+            f"{per_core * cpus:,.0f} samples/s if all {cpus} CPUs were ours (a projection, not a "
+            "measurement)."
+        )
+    # 3. loss within 2%.
+    for backend, c in checks.items():
+        ok = abs(c["gap"]) <= TARGET_LOSS_GAP
+        lines.append(
+            f"- mixed_bfloat16 final reconstruction loss within {TARGET_LOSS_GAP:.0%} of float32 "
+            f"({backend}, {c['steps']} steps): gap {c['gap']:+.2%} -> {_verdict(ok)}."
+        )
+    # 4. tied at least as fast as untied, every backend.
+    for backend in keras_backends:
+        pairs = []
+        for _, r in _results(section, backend):
+            if r["variant"] != "tied":
+                continue
+            u = _find(section, backend, r["arch"], r["precision"], "untied")
+            if u is not None:
+                pairs.append((r, u))
+        if not pairs:
+            continue
+        cells = []
+        all_ok = True
+        for t, u in pairs:
+            ratio = t["samples_per_second"] / u["samples_per_second"]
+            all_ok &= ratio >= 1.0
+            cells.append(f"{t['arch']} {t['precision']}: {ratio:.2f}")
+        lines.append(
+            f"- tied at least as fast as untied on {backend} (tied/untied samples/s): "
+            + "; ".join(cells) + f" -> {_verdict(all_ok)}."
+        )
+    return lines
+
+
+def _speed_findings(section, checks):
+    lines = []
+    keras_runs = [run for run in section.get("runs", [])
+                  if run["module"] == "benchmarks.speed" and _is_default_run(run)]
+    # The default backend and precision, chosen from the measurements.
+    candidates = []
+    for run in keras_runs:
+        for precision in ("float32", "mixed_bfloat16"):
+            r = _find(section, run["name"], BIG, precision, "tied")
+            if r is None:
+                continue
+            gap = checks.get(run["name"], {}).get("gap")
+            loss_ok = precision == "float32" or (gap is not None and abs(gap) <= TARGET_LOSS_GAP)
+            candidates.append((r["samples_per_second"], run["name"], precision, loss_ok))
+    if candidates:
+        ranked = sorted(candidates, reverse=True)
+        fastest = [c for c in ranked if c[3]]
+        lines.append(
+            "- Ranking on the 1000-wide tied stack (samples/s): "
+            + ", ".join(f"{b} {p} {s:,.0f}" for s, b, p, _ in ranked) + "."
+        )
+        if fastest:
+            s, b, p, _ = fastest[0]
+            f32 = [c for c in ranked if c[2] == "float32"]
+            lines.append(
+                f"- **Recommended default from this run: backend `{b}`, precision `{p}`** — the "
+                "highest throughput whose reconstruction loss stays within the 2% tolerance. "
+                + (f"In float32 the fastest is {f32[0][1]} ({f32[0][0]:,.0f} samples/s). " if f32 else "")
+                + "The library never picks a backend itself; the `tiedae` command defaults to "
+                f"`{DEFAULT_BACKEND}` (set `KERAS_BACKEND` or `--backend` to change it), and a "
+                "policy is chosen with `keras.config.set_dtype_policy`."
+            )
+    # bfloat16 versus float32 floors per library.
+    for run in keras_runs:
+        f32 = _find(section, run["name"], BIG, "float32", "tied")
+        bf = _find(section, run["name"], BIG, "mixed_bfloat16", "tied")
+        if f32 and bf:
+            speedup = f32["floor_seconds"]["median"] / bf["floor_seconds"]["median"]
+            step_speedup = bf["samples_per_second"] / f32["samples_per_second"]
+            lines.append(
+                f"- {run['name']}: bfloat16 matrix products run {speedup:.2f}x the float32 speed "
+                f"(floor), the training step {step_speedup:.2f}x."
+                + (" bfloat16 does not pay off on this backend's CPU matmul."
+                   if speedup < 1.2 else "")
+            )
+    # Investigations (runs with non-default settings).
+    for run in section.get("runs", []):
+        if _is_default_run(run):
+            continue
+        for r in run.get("payload", {}).get("results", []):
+            if "step_seconds" not in r:
+                continue
+            base = None
+            for other in section.get("runs", []):
+                if other["name"] == run["name"] and _is_default_run(other):
+                    for o in other.get("payload", {}).get("results", []):
+                        if (o["arch"], o["precision"], o["variant"]) == (r["arch"], r["precision"], r["variant"]):
+                            base = o
+            if base is None:
+                continue
+            factor = base["step_seconds"]["median"] / r["step_seconds"]["median"]
+            lines.append(
+                f"- {_runner_label(run)} ({run['note']}), {r['arch']} {r['precision']} {r['variant']}: "
+                f"{_ms(r['step_seconds']['median'])} ms/step vs {_ms(base['step_seconds']['median'])} "
+                f"with defaults ({factor:.2f}x {'faster' if factor >= 1 else 'slower'}); "
+                f"step/floor {r['ratio_step_over_floor']['median']:.2f} vs "
+                f"{base['ratio_step_over_floor']['median']:.2f}."
+            )
+    return lines
+
+
+# ---------------------------------------------------------------- pretraining
+
+
+def pretrain_lines(section):
+    lines = _header(section, "Greedy layer-wise pretraining")
+    for run in section.get("runs", []):
+        p = run.get("payload", {})
+        if not p.get("layers"):
+            continue
+        lines += [
+            "",
+            f"Backend {p['backend']}: `StackedDenoisingAutoencoder({p['layer_sizes']}, "
+            f"corruption={p['corruption']!r}, corruption_level={p['corruption_level']}, "
+            f"epochs={p['epochs']}, batch_size={p['batch_size']})` on {p['n_train']:,} Fashion-MNIST "
+            f"training images.",
+            "",
+            _table(["layer", "seconds", "final loss"],
+                   [[k, f"{layer['seconds']:.1f}", f"{layer['final_loss']:.4f}"]
+                    for k, layer in enumerate(p["layers"])]),
+            "",
+            f"- Wall time of `pretrain`: **{p['pretrain_seconds']:.1f} s** "
+            f"({p['pretrain_seconds'] / 60:.1f} min); peak RSS of the process "
+            f"**{p['peak_rss_mib']:.0f} MiB** (before pretraining: {p['rss_before_mib']:.0f} MiB, "
+            f"data {p['data_mib']:.0f} MiB).",
+        ]
+        if p.get("n_train") and p.get("epochs"):
+            per = p["pretrain_seconds"] / (p["n_train"] * p["epochs"])
+            lines.append(
+                f"- {per * 1e6:.1f} µs per image-epoch summed over layers; the Theano tutorial's "
+                "recipe (same 3 x 1000 stack, 15 epochs per layer on 50,000 MNIST images) took "
+                "585 minutes on one CPU core in its day."
+            )
+            if p["n_train"] != 60000 or p["epochs"] != 15:
+                lines.append(
+                    f"- Linear extrapolation to 60,000 images x 15 epochs: "
+                    f"{per * 60000 * 15 / 60:.1f} min (an estimate, not a measurement)."
+                )
+    return lines + [""]
+
+
+# ---------------------------------------------------------------- quality
+
+
+def _pm(values, pct=True):
+    if not values:
+        return "n/a"
+    mean = statistics.fmean(values)
+    std = statistics.pstdev(values) if len(values) > 1 else 0.0
+    return f"{mean:.2%} ± {std:.2%}" if pct else f"{mean:.3f} ± {std:.3f}"
+
+
+def quality_lines(section):
+    lines = _header(section, "Quality on Fashion-MNIST")
+    for run in section.get("runs", []):
+        p = run.get("payload", {})
+        if not p:
+            continue
+        lines += ["", p.get("description", ""), ""]
+        for block in p.get("tables", []):
+            lines += [f"**{block['title']}**", ""]
+            rows = []
+            for row in block["rows"]:
+                rows.append([row["method"]] + [_pm(row[c], block.get("pct", {}).get(c, True))
+                                               for c in block["columns"]])
+            lines.append(_table(["method"] + block["columns"], rows))
+            lines.append("")
+        lines += ["### Targets", ""]
+        for t in p.get("targets", []):
+            lines.append(
+                f"- {t['what']}: measured {t['measured']:.2%} vs target {t['target']:.2%} -> "
+                f"{_verdict(t['met'])}"
+                + ("" if t["met"] else f", missed by {(t['target'] - t['measured']) * 100:.1f} points")
+                + "."
+            )
+        for note in p.get("notes", []):
+            lines.append(f"- {note}")
+    return lines + [""]
+
+
+# ---------------------------------------------------------------- document
+
+
+def write_report(stored, path):
+    sections = [stored[s] for s in ("speed", "pretrain", "quality") if s in stored]
+    latest = max(sections, key=lambda s: s["started_utc"]) if sections else None
+    lines = [
+        "# Benchmarks",
+        "",
+        "<!-- Generated by `python -m benchmarks.run` (benchmarks/report.py) from "
+        "docs/benchmarks.json. Do not edit by hand: re-run the command. -->",
+        "",
+        "Generated by `make bench` / `python -m benchmarks.run` on "
+        f"{datetime.datetime.now(datetime.timezone.utc).date().isoformat()}. Each section "
+        "states the command, mode (quick or full) and date of the run that produced it; "
+        "`--only SECTION` re-runs one section and keeps the others. Quick mode uses fewer steps, "
+        "seeds and epochs and subsampled data: its numbers check the pipeline and give the "
+        "order of magnitude, not the final word.",
+        "",
+    ]
+    if latest is not None:
+        lines += machine_lines(latest["machine"])
+    renderers = {"speed": speed_lines, "pretrain": pretrain_lines, "quality": quality_lines}
+    for name in ("speed", "pretrain", "quality"):
+        if name in stored:
+            lines += renderers[name](stored[name])
+        else:
+            lines += [f"## {name.capitalize()}", "", "Not run yet: `python -m benchmarks.run "
+                      f"--only {name}`.", ""]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines).rstrip() + "\n")

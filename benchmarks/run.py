@@ -1,0 +1,259 @@
+"""Run the benchmarks and regenerate `docs/benchmarks.md`.
+
+    python -m benchmarks.run [--quick] [--only speed|pretrain|quality] [--backends jax,tensorflow,torch]
+
+Each measurement runs in a child process (one per Keras backend, plus the
+hand-written PyTorch loop and the NumPy GEMM floor), which writes JSON. The
+results of each section are stored in `docs/benchmarks.json` with the command,
+mode, date and machine load of the run that produced them; `--only` replaces
+just that section, and the report is rewritten from the whole file.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks import report
+from benchmarks._util import load_average
+
+ROOT = Path(__file__).resolve().parent.parent
+SECTIONS = ("speed", "pretrain", "quality")
+BACKENDS = ("jax", "tensorflow", "torch")
+BIG, SMALL = "784-1000-1000-1000", "784-500-250-100"
+
+# Settings per mode. "quick" checks the pipeline end to end in minutes on 2 cores.
+MODES = {
+    "quick": {
+        "speed": {"steps": 8, "reps": 5, "warmup": 3, "loss_steps": 100},
+        "pretrain": {"n_train": 10000, "epochs": 2},
+        "quality": {
+            "seeds": 2,
+            "n_pretrain": 10000,
+            "n_test": 2000,
+            "layer_sizes": [500, 500, 500],
+            "pretrain_epochs": 2,
+            "finetune_epochs": 3,
+            "few_label_epochs": 30,
+            "few_labels": [100, 1000],
+            "all_labels_n": 10000,
+            "sklearn_max_iter": 20,
+        },
+    },
+    "full": {
+        "speed": {"steps": 20, "reps": 10, "warmup": 5, "loss_steps": 234},
+        "pretrain": {"n_train": 60000, "epochs": 15},
+        "quality": {
+            "seeds": 5,
+            "n_pretrain": 60000,
+            "n_test": 10000,
+            "layer_sizes": [1000, 1000, 1000],
+            "pretrain_epochs": 15,
+            "finetune_epochs": 30,
+            "few_label_epochs": 200,
+            "few_labels": [100, 1000],
+            "all_labels_n": 60000,
+            "sklearn_max_iter": 200,
+        },
+    },
+}
+
+
+def _top_processes(limit=6):
+    """The busiest processes (name and %CPU only) when a section starts or ends."""
+    try:
+        out = subprocess.run(
+            ["ps", "-eo", "pid=,pcpu=,comm=", "--sort=-pcpu"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return []
+    rows = []
+    for line in out.splitlines():
+        parts = line.split(None, 2)
+        if len(parts) == 3 and int(parts[0]) != os.getpid():
+            rows.append({"command": parts[2], "cpu_percent": float(parts[1])})
+        if len(rows) >= limit:
+            break
+    return rows
+
+
+def _machine_state():
+    return {"load_average": load_average(), "busiest_processes": _top_processes()}
+
+
+class Child:
+    """One benchmark subprocess: a module, its arguments and extra environment."""
+
+    def __init__(self, name, module, args, env=None, note=""):
+        self.name, self.module, self.args = name, module, list(args)
+        self.env = dict(env or {})
+        self.note = note
+
+    def run(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "result.json"
+            log = Path(tmp) / "stderr.log"
+            env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **self.env}
+            env["PYTHONPATH"] = os.pathsep.join(
+                p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p
+            )
+            cmd = [sys.executable, "-m", self.module, "--json", str(out), *self.args]
+            print(f"--- {self.name}: {' '.join(self.args)} {self._env_text()}", flush=True)
+            start = time.perf_counter()
+            with open(log, "w") as err:
+                proc = subprocess.run(cmd, cwd=ROOT, env=env, stderr=err)
+            seconds = time.perf_counter() - start
+            payload = json.loads(out.read_text()) if out.exists() else {}
+            record = {
+                "name": self.name,
+                "module": self.module,
+                "args": self.args,
+                "env": self.env,
+                "note": self.note,
+                "seconds": round(seconds, 1),
+                "returncode": proc.returncode,
+                "payload": payload,
+            }
+            if proc.returncode != 0:
+                tail = log.read_text().strip().splitlines()[-15:]
+                record["error"] = "\n".join(tail)
+                print(f"!!! {self.name} failed (exit {proc.returncode}):\n" + record["error"], flush=True)
+            return record
+
+    def _env_text(self):
+        return " ".join(f"{k}={v}" for k, v in self.env.items())
+
+
+def speed_children(settings, backends):
+    common = [
+        "--steps", str(settings["steps"]),
+        "--reps", str(settings["reps"]),
+        "--warmup", str(settings["warmup"]),
+    ]
+    both = f"{BIG},{SMALL}"
+    children = [
+        Child("numpy-floor", "benchmarks.gemm_floor",
+              ["--library", "numpy", "--archs", both, "--reps", str(settings["reps"])],
+              note="GEMM floor alone with NumPy's BLAS (OpenBLAS)"),
+    ]
+    for backend in backends:
+        children.append(
+            Child(backend, "benchmarks.speed",
+                  [*common, "--archs", both, "--loss-steps", str(settings["loss_steps"])],
+                  env={"KERAS_BACKEND": backend}, note="Keras defaults")
+        )
+    if "torch" in backends:
+        children.append(
+            Child("torch-handwritten", "benchmarks.torch_reference", [*common, "--archs", both],
+                  note="hand-written PyTorch tied autoencoder (eager)")
+        )
+    # Investigations: the settings that moved the numbers (see docs/benchmarks.md).
+    if "torch" in backends:
+        passive = {"OMP_WAIT_POLICY": "PASSIVE"}
+        children.append(
+            Child("torch", "benchmarks.speed", [*common, "--archs", BIG],
+                  env={"KERAS_BACKEND": "torch", **passive},
+                  note="OpenMP threads sleep instead of spinning while waiting")
+        )
+        children.append(
+            Child("torch-handwritten", "benchmarks.torch_reference", [*common, "--archs", BIG],
+                  env=passive, note="OpenMP threads sleep instead of spinning while waiting")
+        )
+    if "tensorflow" in backends:
+        children.append(
+            Child("tensorflow", "benchmarks.speed",
+                  [*common, "--archs", BIG, "--variants", "tied", "--jit-compile", "true"],
+                  env={"KERAS_BACKEND": "tensorflow"}, note="XLA (jit_compile=True)")
+        )
+    return children
+
+
+def pretrain_children(settings, backends):
+    return [
+        Child(backend, "benchmarks.pretrain",
+              ["--n-train", str(settings["n_train"]), "--epochs", str(settings["epochs"])],
+              env={"KERAS_BACKEND": backend})
+        for backend in backends[:1]
+    ]
+
+
+def quality_children(settings, backends):
+    return [
+        Child(backends[0], "benchmarks.quality", ["--settings", json.dumps(settings)],
+              env={"KERAS_BACKEND": backends[0]})
+    ]
+
+
+CHILDREN = {"speed": speed_children, "pretrain": pretrain_children, "quality": quality_children}
+
+
+def run_section(section, mode, backends, command):
+    settings = MODES[mode][section]
+    started = datetime.datetime.now(datetime.timezone.utc)
+    state_start = _machine_state()
+    runs = [child.run() for child in CHILDREN[section](settings, backends)]
+    return {
+        "section": section,
+        "mode": mode,
+        "settings": settings,
+        "backends": list(backends),
+        "command": command,
+        "started_utc": started.isoformat(timespec="seconds"),
+        "wall_seconds": round((datetime.datetime.now(datetime.timezone.utc) - started).total_seconds(), 1),
+        "machine_start": state_start,
+        "machine_end": _machine_state(),
+        "machine": report.describe_machine(),
+        "runs": runs,
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small settings (minutes, not hours)")
+    parser.add_argument(
+        "--only", action="append", choices=SECTIONS,
+        help="run only this section (repeatable); the others keep their stored results",
+    )
+    parser.add_argument(
+        "--backends", default=",".join(BACKENDS),
+        help="comma-separated Keras backends; pretrain and quality use the first",
+    )
+    parser.add_argument("--results", default=str(ROOT / "docs" / "benchmarks.json"))
+    parser.add_argument("--report", default=str(ROOT / "docs" / "benchmarks.md"))
+    args = parser.parse_args(argv)
+
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    unknown = sorted(set(backends) - set(BACKENDS))
+    if unknown or not backends:
+        parser.error(f"--backends must name some of {', '.join(BACKENDS)}; got {args.backends!r}")
+    from benchmarks.data import DatasetMissingError, find_fashion_mnist
+
+    try:
+        find_fashion_mnist()
+    except DatasetMissingError as exc:
+        raise SystemExit(str(exc)) from None
+
+    mode = "quick" if args.quick else "full"
+    command = "python -m benchmarks.run " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    results_path = Path(args.results)
+    stored = json.loads(results_path.read_text()) if results_path.exists() else {}
+    for section in args.only or SECTIONS:
+        print(f"=== {section} ({mode}) ===", flush=True)
+        stored[section] = run_section(section, mode, backends, command.strip())
+        results_path.parent.mkdir(parents=True, exist_ok=True)
+        results_path.write_text(json.dumps(stored, indent=1, sort_keys=True) + "\n")
+        report.write_report(stored, Path(args.report))
+    print(f"wrote {args.report} and {results_path}")
+
+
+if __name__ == "__main__":
+    main()

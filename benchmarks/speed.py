@@ -1,0 +1,267 @@
+"""Training-step speed of Keras autoencoders on one backend, against its GEMM floor.
+
+Run as a child process, one per backend (Keras fixes its backend at import):
+
+    KERAS_BACKEND=jax python -m benchmarks.speed --json out.json
+
+For every architecture, precision and variant (`tied` = `DenseLayerAutoencoder`,
+`untied` = the same widths as six plain `Dense` layers) it builds a model,
+compiles it with Adam and binary cross-entropy (sigmoid units, the Vincent et
+al. recipe), warms it up (compilation), then times `reps` epochs of `steps`
+batches with `model.fit`. After every timed epoch it times the same step's
+matrix products alone (`gemm_floor`, on this backend's own matmul), so each
+repetition yields a step/floor ratio under the same machine load. The final
+reconstruction loss on the 10,000 test images is recorded to compare
+`mixed_bfloat16` with `float32` after the same steps from the same initial weights.
+"""
+
+import argparse
+import os
+import platform
+import statistics
+import time
+
+from benchmarks._util import cpu_seconds, load_average, quiet_backends, summarize, write_json
+
+quiet_backends()
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from benchmarks.data import load_fashion_mnist  # noqa: E402
+from benchmarks.gemm_floor import (  # noqa: E402
+    FLOOR_DTYPE,
+    make_floor,
+    parse_arch,
+    step_flops,
+    training_gemms,
+)
+from tiedae.layers import DenseLayerAutoencoder  # noqa: E402
+
+def build_model(variant, input_dim, layer_sizes):
+    inputs = keras.Input(shape=(input_dim,))
+    if variant == "tied":
+        outputs = DenseLayerAutoencoder(layer_sizes, activation="sigmoid")(inputs)
+    elif variant == "untied":
+        widths = list(layer_sizes) + list(reversed(layer_sizes[:-1])) + [input_dim]
+        h = inputs
+        for units in widths:
+            h = keras.layers.Dense(units, activation="sigmoid")(h)
+        outputs = h
+    else:
+        raise ValueError(f"unknown variant {variant!r}")
+    return keras.Model(inputs, outputs, name=f"{variant}_autoencoder")
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Times each epoch and, between epochs, one repetition of the GEMM floor."""
+
+    def __init__(self, floor, floor_iters):
+        super().__init__()
+        self.floor = floor
+        self.floor_iters = floor_iters
+        self.epoch_seconds, self.floor_seconds, self.losses = [], [], []
+        self.epoch_cpu, self.floor_cpu = [], []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._cpu = cpu_seconds()
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        # float() waits for the last step (JAX dispatches asynchronously).
+        self.losses.append(float(logs["loss"]))
+        wall = time.perf_counter() - self._start
+        self.epoch_seconds.append(wall)
+        self.epoch_cpu.append((cpu_seconds() - self._cpu) / wall)
+        cpu = cpu_seconds()
+        start = time.perf_counter()
+        self.floor_seconds.append(self.floor.time(self.floor_iters))
+        self.floor_cpu.append((cpu_seconds() - cpu) / (time.perf_counter() - start))
+
+
+def measure(backend, arch_text, precision, variant, x_train, x_test, args):
+    input_dim, layer_sizes = parse_arch(arch_text)
+    keras.config.set_dtype_policy(precision)
+    keras.utils.set_random_seed(args.seed)
+    try:
+        model = build_model(variant, input_dim, layer_sizes)
+        model.compile(
+            optimizer=keras.optimizers.Adam(1e-3),
+            loss="binary_crossentropy",
+            jit_compile=args.jit_compile,
+        )
+        batch = args.batch_size
+        gemms = training_gemms(input_dim, layer_sizes, batch)
+        floor = make_floor(backend, gemms, FLOOR_DTYPE[precision])
+        x = x_train[: args.steps * batch]
+        warm = x_train[: args.warmup * batch]
+        start = time.perf_counter()
+        model.fit(warm, warm, batch_size=batch, epochs=1, shuffle=False, verbose=0)
+        warmup_seconds = time.perf_counter() - start
+        timer = EpochTimer(floor, max(2, args.steps // 2))
+        model.fit(
+            x, x, batch_size=batch, epochs=args.reps, shuffle=False, verbose=0, callbacks=[timer]
+        )
+        test_loss = float(model.evaluate(x_test, x_test, batch_size=1000, verbose=0))
+    finally:
+        keras.config.set_dtype_policy("float32")
+    steps = [t / args.steps for t in timer.epoch_seconds]
+    ratios = [s / f for s, f in zip(steps, timer.floor_seconds)]
+    step_median = statistics.median(steps)
+    flops = step_flops(input_dim, layer_sizes, batch)
+    result = {
+        "backend": backend,
+        "arch": arch_text,
+        "precision": precision,
+        "variant": variant,
+        "batch_size": batch,
+        "steps_per_rep": args.steps,
+        "total_train_steps": args.warmup + args.steps * args.reps,
+        "warmup_seconds": warmup_seconds,
+        "step_seconds": summarize(steps),
+        "floor_seconds": summarize(timer.floor_seconds),
+        "floor_library": backend,
+        "floor_dtype": FLOOR_DTYPE[precision],
+        "ratio_step_over_floor": summarize(ratios),
+        "samples_per_second": batch / step_median,
+        "floor_samples_per_second": batch / statistics.median(timer.floor_seconds),
+        "gflops_per_step": flops / 1e9,
+        "achieved_gflops": flops / step_median / 1e9,
+        "cpu_cores_busy_during_steps": statistics.median(timer.epoch_cpu),
+        "cpu_cores_busy_during_floor": statistics.median(timer.floor_cpu),
+        "train_loss_last_rep": timer.losses[-1],
+        "test_loss": test_loss,
+        "params": int(model.count_params()),
+    }
+    keras.backend.clear_session()
+    return result
+
+
+def loss_check(arch_text, precision, steps, x_train, x_test, args):
+    """Test reconstruction loss after `steps` steps from the same initial weights.
+
+    One pass over `steps` distinct batches in a fixed order, so `float32` and
+    `mixed_bfloat16` differ only in the precision of the computation.
+    """
+    input_dim, layer_sizes = parse_arch(arch_text)
+    keras.config.set_dtype_policy(precision)
+    keras.utils.set_random_seed(args.seed)
+    try:
+        model = build_model("tied", input_dim, layer_sizes)
+        model.compile(
+            optimizer=keras.optimizers.Adam(1e-3),
+            loss="binary_crossentropy",
+            jit_compile=args.jit_compile,
+        )
+        x = x_train[: steps * args.batch_size]
+        start = time.perf_counter()
+        history = model.fit(x, x, batch_size=args.batch_size, epochs=1, shuffle=False, verbose=0)
+        seconds = time.perf_counter() - start
+        test_loss = float(model.evaluate(x_test, x_test, batch_size=1000, verbose=0))
+    finally:
+        keras.config.set_dtype_policy("float32")
+    keras.backend.clear_session()
+    return {
+        "arch": arch_text,
+        "precision": precision,
+        "variant": "tied",
+        "steps": steps,
+        "train_loss": float(history.history["loss"][-1]),
+        "test_loss": test_loss,
+        "seconds": seconds,
+    }
+
+
+def backend_versions(backend):
+    versions = {"keras": keras.__version__, "numpy": np.__version__}
+    if backend == "jax":
+        import jax
+
+        versions["jax"] = jax.__version__
+        versions["jax_devices"] = [str(d) for d in jax.devices()]
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        versions["tensorflow"] = tf.__version__
+        versions["tf_intra_op_threads"] = tf.config.threading.get_intra_op_parallelism_threads()
+        versions["onednn_opts"] = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default (on)")
+    elif backend == "torch":
+        import torch
+
+        versions["torch"] = torch.__version__
+        versions["torch_threads"] = torch.get_num_threads()
+    return versions
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", required=True, help="where to write the results")
+    parser.add_argument("--archs", default="784-1000-1000-1000,784-500-250-100")
+    parser.add_argument("--precisions", default="float32,mixed_bfloat16")
+    parser.add_argument("--variants", default="tied,untied")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--steps", type=int, default=10, help="training steps per timed repetition")
+    parser.add_argument("--reps", type=int, default=5, help="timed repetitions (median reported)")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps (compilation)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--loss-steps",
+        type=int,
+        default=0,
+        help="if > 0, also train the first architecture (tied) for this many steps in "
+        "every precision and record the test loss",
+    )
+    parser.add_argument(
+        "--jit-compile",
+        default="auto",
+        type=lambda v: {"auto": "auto", "true": True, "false": False}[v.lower()],
+        help="passed to Model.compile: auto (Keras's choice), true or false",
+    )
+    args = parser.parse_args(argv)
+
+    backend = keras.backend.backend()
+    (x_train, _), (x_test, _) = load_fashion_mnist()
+    needed = max(args.steps, args.warmup, args.loss_steps) * args.batch_size
+    if needed > len(x_train):
+        raise SystemExit(f"--steps x --batch-size needs {needed} rows; only {len(x_train)} exist")
+    payload = {
+        "backend": backend,
+        "jit_compile": args.jit_compile,
+        "versions": backend_versions(backend),
+        "python": platform.python_version(),
+        "load_average_start": load_average(),
+        "results": [],
+        "loss_check": [],
+    }
+    for arch in args.archs.split(","):
+        for precision in args.precisions.split(","):
+            for variant in args.variants.split(","):
+                r = measure(backend, arch, precision, variant, x_train, x_test, args)
+                print(
+                    f"[speed {backend}] {arch} {precision} {variant}: "
+                    f"{r['step_seconds']['median'] * 1e3:.1f} ms/step, "
+                    f"{r['samples_per_second']:.0f} samples/s, "
+                    f"step/floor {r['ratio_step_over_floor']['median']:.2f}, "
+                    f"cores busy {r['cpu_cores_busy_during_steps']:.2f}, "
+                    f"test loss {r['test_loss']:.4f}",
+                    flush=True,
+                )
+                payload["results"].append(r)
+                write_json(args.json, payload)  # keep partial results if a later one fails
+    if args.loss_steps > 0:
+        arch = args.archs.split(",")[0]
+        for precision in args.precisions.split(","):
+            r = loss_check(arch, precision, args.loss_steps, x_train, x_test, args)
+            print(
+                f"[speed {backend}] loss check {arch} {precision}: {r['steps']} steps, "
+                f"test loss {r['test_loss']:.5f} ({r['seconds']:.0f} s)",
+                flush=True,
+            )
+            payload["loss_check"].append(r)
+            write_json(args.json, payload)
+    payload["load_average_end"] = load_average()
+    write_json(args.json, payload)
+
+
+if __name__ == "__main__":
+    main()
