@@ -180,3 +180,15 @@ def test_get_corruption_none_and_zero_level():
 def test_get_corruption_passes_extra_arguments():
     layer = get_corruption("salt_and_pepper", 0.2, low=-1.0, high=1.0)
     assert (layer.low, layer.high) == (-1.0, 1.0)
+
+
+def test_gaussian_noise_on_integer_inputs_is_real_valued(rng):
+    x = rng.integers(0, 256, size=(50, 40)).astype("uint8")
+    layer = AdditiveGaussianNoise(2.0, seed=1)
+    y = layer(x, training=True)
+    assert keras.backend.standardize_dtype(y.dtype) == "float32"
+    noise = to_numpy(y) - x.astype("float32")
+    assert abs(noise.std() / 2.0 - 1.0) < 0.1
+    # Masking keeps the integer dtype: it only zeroes entries.
+    masked = to_numpy(MaskingNoise(0.5, seed=1)(x, training=True))
+    assert masked.dtype == np.uint8

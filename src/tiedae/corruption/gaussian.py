@@ -37,6 +37,10 @@ class AdditiveGaussianNoise(CorruptionLayer):
     def corrupt(self, inputs):
         if self.stddev == 0:
             return inputs
+        if not keras.backend.is_float_dtype(inputs.dtype):
+            # e.g. uint8 images: the noisy values are real, and no backend
+            # draws normal noise in an integer dtype.
+            inputs = ops.cast(inputs, self.compute_dtype)
         noise = keras.random.normal(
             ops.shape(inputs), stddev=self.stddev, dtype=inputs.dtype, seed=self.seed_generator
         )
