@@ -316,3 +316,17 @@ def test_kernel_constraint_applied_to_shared_kernel(rng):
     x = rng.normal(size=(8, 6)).astype("float32")
     model.fit(x, x, batch_size=8, epochs=1, verbose=0)
     assert np.all(to_numpy(ae.kernels[0]) >= 0)
+
+
+def test_encode_and_decode_accept_lists_and_float64(rng):
+    ae = random_bias_ae([4, 2], activation="tanh")
+    ae.build((None, 5))
+    x = rng.normal(size=(3, 5))  # float64
+    code = ae.encode(x.tolist())
+    assert keras.backend.standardize_dtype(code.dtype) == "float32"
+    np.testing.assert_allclose(to_numpy(code), np_encode(ae, x, "tanh"), atol=1e-5)
+    np.testing.assert_allclose(
+        to_numpy(ae.decode(to_numpy(code).tolist())),
+        to_numpy(ae.decode(code)),
+        atol=1e-6,
+    )

@@ -193,6 +193,7 @@ class DenseLayerAutoencoder(keras.layers.Layer):
         never on the returned code.
         """
         self._check_built("encode")
+        inputs = ops.convert_to_tensor(inputs)  # lists and NumPy arrays have no usable dtype
         check_last_axis(inputs.shape, self.input_dim, self.name)
         h = ops.cast(inputs, self.compute_dtype)
         last = len(self.kernels) - 1
@@ -208,6 +209,7 @@ class DenseLayerAutoencoder(keras.layers.Layer):
     def decode(self, codes, training=None):
         """Map codes of shape `(..., layer_sizes[-1])` back to `(..., input_dim)`."""
         self._check_built("decode")
+        codes = ops.convert_to_tensor(codes)
         check_last_axis(codes.shape, self.code_size, self.name, what="code")
         h = ops.cast(codes, self.compute_dtype)
         for k in reversed(range(len(self.kernels))):
