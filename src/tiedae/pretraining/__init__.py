@@ -1,0 +1,25 @@
+"""Greedy layer-wise pretraining, fine-tuning and hand-off to supervised models."""
+
+from tiedae.pretraining.checkpoint import PretrainingCheckpoint
+from tiedae.pretraining.handoff import (
+    copy_encoder_layer,
+    fit_with_unfreezing,
+    pretrained_layers,
+    set_pretrained_trainable,
+    to_classifier,
+    to_model,
+)
+from tiedae.pretraining.layerwise_autoencoder import LayerwiseTiedAutoencoder
+from tiedae.pretraining.stacked import StackedDenoisingAutoencoder
+
+__all__ = [
+    "LayerwiseTiedAutoencoder",
+    "PretrainingCheckpoint",
+    "StackedDenoisingAutoencoder",
+    "copy_encoder_layer",
+    "fit_with_unfreezing",
+    "pretrained_layers",
+    "set_pretrained_trainable",
+    "to_classifier",
+    "to_model",
+]

@@ -1,0 +1,700 @@
+"""Greedy layer-wise pretraining of a stack of tied denoising autoencoders.
+
+The recipe of Vincent et al. (2010, JMLR 11:3371, §3-4) and Bengio et al.
+(2007): hidden layer `k` is trained as a one-hidden-layer denoising
+autoencoder on the clean codes of the layers below it. Its training model is
+
+```
+clean code of layers < k  --corruption-->  DenseLayerAutoencoder([size_k])  -->  reconstruction
+                   \_____________________________ target ___________________________/
+```
+
+so the autoencoder sees the corrupted code and is scored against the clean
+one (the ancestor package had these reversed, with the noise drawn once).
+The corruption layer draws new noise at every step. The clean codes of each
+layer are computed once, in batches, before that layer trains.
+"""
+
+import json
+import numbers
+import zipfile
+
+import keras
+import numpy as np
+
+from tiedae._validation import check_layer_sizes, check_non_negative, check_rate, check_seed
+from tiedae.corruption import CORRUPTION_KINDS, get_corruption
+from tiedae.layers.dense_autoencoder import DenseLayerAutoencoder
+from tiedae.pretraining.checkpoint import PretrainingCheckpoint, check_resumable, data_signature
+from tiedae.pretraining.data import (
+    SparseBatches,
+    check_matrix,
+    data_range,
+    is_sparse,
+    map_in_batches,
+)
+from tiedae.pretraining.layerwise_autoencoder import LayerwiseTiedAutoencoder
+
+LOSS_ALIASES = {
+    "auto": "auto",
+    "binary_crossentropy": "binary_crossentropy",
+    "bce": "binary_crossentropy",
+    "mse": "mse",
+    "mean_squared_error": "mse",
+}
+# The reconstruction activation that goes with each loss.
+RECONSTRUCTION_ACTIVATION = {"binary_crossentropy": "sigmoid", "mse": "linear"}
+SAVED_STATE_NAME = "tiedae_stacked_denoising_autoencoder.json"
+
+
+def _per_layer(value, n, name):
+    """One value for every layer: a scalar is repeated, a list must have `n` entries."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != n:
+            raise ValueError(
+                f"`{name}` has {len(value)} entries but `layer_sizes` has {n} layers; pass "
+                f"one value or a list of {n}."
+            )
+        return list(value)
+    return [value] * n
+
+
+def _check_epochs(value, name):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"`{name}` must be a non-negative integer; received {value!r}.")
+    return int(value)
+
+
+def _jsonable(value):
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if callable(value):
+        return keras.activations.serialize(value)
+    return value
+
+
+def _layer_arrays(autoencoder, k):
+    return {
+        "kernel": keras.ops.convert_to_numpy(autoencoder.kernels[k]),
+        "encoder_bias": keras.ops.convert_to_numpy(autoencoder.encoder_biases[k]),
+        "decoder_bias": keras.ops.convert_to_numpy(autoencoder.decoder_biases[k]),
+    }
+
+
+def _history_dict(history):
+    if history is None:
+        return {"loss": []}
+    return {
+        key: [float(v) for v in history.history[key]]
+        for key in ("loss", "val_loss")
+        if key in history.history
+    }
+
+
+class StackedDenoisingAutoencoder:
+    """A stacked denoising autoencoder, pretrained greedily one layer at a time.
+
+    Each hidden layer `k` is trained as a one-hidden-layer tied denoising
+    autoencoder (`DenseLayerAutoencoder([layer_sizes[k]])` behind a corruption
+    layer) whose input is the corrupted clean code of the layers below and
+    whose target is that clean code. The trained kernels and biases are then
+    stacked into one deep tied autoencoder (`autoencoder_`), which can be
+    fine-tuned end to end and handed to a supervised Keras model.
+
+    Args:
+        layer_sizes: Non-empty list of positive integers, the encoder widths.
+        activation: Hidden activation, one name for all layers or one per layer.
+        corruption: "masking", "salt_and_pepper", "gaussian" or "none", or one
+            per layer. Salt-and-pepper uses the minimum and maximum of that
+            layer's input as its two values.
+        corruption_level: The corrupted fraction (masking, salt-and-pepper) or
+            the standard deviation (gaussian); one value or one per layer.
+        loss: "auto", "binary_crossentropy" or "mse", or one per layer. With
+            "auto", a layer whose input lies in [0, 1] uses binary cross-entropy
+            and a sigmoid reconstruction, any other layer mean squared error and
+            a linear reconstruction (Vincent et al. 2010, §4.2).
+        optimizer: Name of a Keras optimizer; every layer and the fine-tuning
+            get a fresh one.
+        learning_rate: Positive float.
+        epochs: Training epochs per layer; one integer or one per layer.
+        batch_size: Positive integer, for training and for computing codes.
+        finetune_epochs: If > 0, `pretrain` ends with that many epochs of
+            end-to-end fine-tuning of the deep tied autoencoder (see `finetune`).
+        seed: Optional non-negative integer. Layer `k` starts with
+            `keras.utils.set_random_seed(seed + k)` and seeds its initializer and
+            corruption with `seed + k`, so a run is reproducible and a resumed
+            run equals an uninterrupted one. With `None`, a base seed is drawn
+            from NumPy's global generator at the start of `pretrain`, recorded
+            in the checkpoint and used the same way. Note that this re-seeds
+            Python's, NumPy's and the backend's global generators.
+        verbose: 0 (silent), 1 (one line per layer and Keras progress bars) or
+            2 (one line per epoch).
+
+    Attributes (set by `pretrain`):
+        autoencoder_: The built `LayerwiseTiedAutoencoder` (a
+            `DenseLayerAutoencoder`) holding kernel `k`, encoder bias `k` and
+            decoder bias `k` of layer `k`'s autoencoder.
+        history_: List with one dict per layer, `{"loss": [...], "val_loss": [...]}`
+            (`val_loss` only with validation data).
+        finetune_history_: Dict of the fine-tuning losses, or `None`.
+        losses_: The loss each layer used ("binary_crossentropy" or "mse").
+        input_dim_: Number of input features.
+        seed_: The base seed actually used.
+
+    Example:
+
+    >>> sda = StackedDenoisingAutoencoder([256, 128, 64], corruption_level=[0.1, 0.2, 0.3])
+    >>> sda.pretrain(x_train, validation_data=x_val, run_dir="runs/digits")
+    >>> codes = sda.transform(x_train)
+    >>> model = sda.to_classifier(10)
+    >>> model.fit(x_labeled, y_labeled, epochs=20)
+    """
+
+    def __init__(
+        self,
+        layer_sizes,
+        activation="sigmoid",
+        corruption="masking",
+        corruption_level=0.2,
+        loss="auto",
+        optimizer="adam",
+        learning_rate=1e-3,
+        epochs=10,
+        batch_size=128,
+        finetune_epochs=0,
+        seed=None,
+        verbose=1,
+    ):
+        self.layer_sizes = check_layer_sizes(layer_sizes)
+        n = len(self.layer_sizes)
+        self.activation = activation
+        self.corruption = corruption
+        self.corruption_level = corruption_level
+        self.loss = loss
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.finetune_epochs = finetune_epochs
+        self.seed = check_seed(seed)
+        self.verbose = verbose
+
+        self._activations = _per_layer(activation, n, "activation")
+        for act in self._activations:
+            try:
+                keras.activations.get(act)
+            except (ValueError, TypeError):
+                raise ValueError(
+                    f"`activation` {act!r} is not a Keras activation; use e.g. 'sigmoid', "
+                    "'relu' or 'tanh'."
+                ) from None
+        self._corruptions = []
+        for k, kind in enumerate(_per_layer(corruption, n, "corruption")):
+            kind = "none" if kind is None else kind
+            if kind != "none" and kind not in CORRUPTION_KINDS:
+                raise ValueError(
+                    f"`corruption` {kind!r} (layer {k}) is not known; use one of "
+                    f"{sorted(CORRUPTION_KINDS) + ['none']}."
+                )
+            self._corruptions.append(kind)
+        self._levels = []
+        for k, level in enumerate(_per_layer(corruption_level, n, "corruption_level")):
+            name = f"corruption_level (layer {k})"
+            if self._corruptions[k] == "gaussian":
+                self._levels.append(check_non_negative(level, name))
+            else:
+                self._levels.append(check_rate(level, name))
+        self._losses = []
+        for k, item in enumerate(_per_layer(loss, n, "loss")):
+            if item not in LOSS_ALIASES:
+                raise ValueError(
+                    f"`loss` {item!r} (layer {k}) is not supported; use 'auto', "
+                    "'binary_crossentropy' or 'mse'."
+                )
+            self._losses.append(LOSS_ALIASES[item])
+        self._epochs = [
+            _check_epochs(e, f"epochs (layer {k})")
+            for k, e in enumerate(_per_layer(epochs, n, "epochs"))
+        ]
+        if isinstance(learning_rate, bool) or not isinstance(learning_rate, numbers.Real) or (
+            not learning_rate > 0
+        ):
+            raise ValueError(f"`learning_rate` must be a positive number; received {learning_rate!r}.")
+        if not isinstance(optimizer, str):
+            raise ValueError(
+                f"`optimizer` must be the name of a Keras optimizer, e.g. 'adam'; received "
+                f"{optimizer!r}."
+            )
+        self._make_optimizer()  # fail now on an unknown name
+        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or (
+            batch_size <= 0
+        ):
+            raise ValueError(f"`batch_size` must be a positive integer; received {batch_size!r}.")
+        _check_epochs(finetune_epochs, "finetune_epochs")
+        if verbose not in (0, 1, 2):
+            raise ValueError(f"`verbose` must be 0, 1 or 2; received {verbose!r}.")
+
+    # ------------------------------------------------------------------ config
+
+    def get_config(self):
+        """The constructor arguments, JSON-serialisable."""
+        return {
+            "layer_sizes": list(self.layer_sizes),
+            "activation": _jsonable(self.activation),
+            "corruption": _jsonable(self.corruption),
+            "corruption_level": _jsonable(self.corruption_level),
+            "loss": _jsonable(self.loss),
+            "optimizer": self.optimizer,
+            "learning_rate": float(self.learning_rate),
+            "epochs": _jsonable(self.epochs),
+            "batch_size": int(self.batch_size),
+            "finetune_epochs": int(self.finetune_epochs),
+            "seed": self.seed,
+            "verbose": self.verbose,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+    def _resume_config(self):
+        # verbose does not change the result, so a resumed run may change it.
+        config = self.get_config()
+        config.pop("verbose")
+        return config
+
+    # ----------------------------------------------------------------- helpers
+
+    def _make_optimizer(self):
+        try:
+            return keras.optimizers.get(
+                {"class_name": self.optimizer, "config": {"learning_rate": float(self.learning_rate)}}
+            )
+        except (ValueError, TypeError):
+            raise ValueError(
+                f"`optimizer` {self.optimizer!r} is not a Keras optimizer; use e.g. 'adam', "
+                "'sgd' or 'rmsprop'."
+            ) from None
+
+    def _log(self, message):
+        if self.verbose:
+            print(message, flush=True)
+
+    def _check_fitted(self, method):
+        if getattr(self, "autoencoder_", None) is None:
+            raise ValueError(
+                f"This StackedDenoisingAutoencoder is not pretrained yet; call `pretrain(x)` "
+                f"before `{method}()`."
+            )
+
+    def _inference_batch_size(self, batch_size=None):
+        if batch_size is None:
+            return max(int(self.batch_size), 1024)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or (
+            batch_size <= 0
+        ):
+            raise ValueError(f"`batch_size` must be a positive integer; received {batch_size!r}.")
+        return int(batch_size)
+
+    def _validation_matrix(self, validation_data, n_features):
+        if validation_data is None:
+            return None
+        if isinstance(validation_data, (tuple, list)) and not hasattr(validation_data, "shape"):
+            # (x_val,) or (x_val, y_val): the labels are not used by an autoencoder.
+            if len(validation_data) == 0:
+                raise ValueError("`validation_data` is empty; pass x_val or (x_val, y_val).")
+            validation_data = validation_data[0]
+        return check_matrix(validation_data, "validation_data", n_features=n_features)
+
+    def resolve_loss(self, k, x):
+        """The loss of layer `k` given its input `x`: "binary_crossentropy" or "mse"."""
+        loss = self._losses[k]
+        low, high = data_range(x)
+        in_unit_interval = low >= 0.0 and high <= 1.0
+        if loss == "auto":
+            return "binary_crossentropy" if in_unit_interval else "mse"
+        if loss == "binary_crossentropy" and not in_unit_interval:
+            raise ValueError(
+                f"loss='binary_crossentropy' for layer {k} needs inputs in [0, 1], but that "
+                f"layer's input lies in [{low:.4g}, {high:.4g}]; use loss='mse' or 'auto', or "
+                "rescale the data (e.g. sklearn.preprocessing.MinMaxScaler)."
+            )
+        return loss
+
+    def _corruption_layer(self, k, x, seed, name):
+        kind, level = self._corruptions[k], self._levels[k]
+        if kind == "salt_and_pepper":
+            low, high = data_range(x)
+            if not low < high:
+                high = low + 1.0
+            return get_corruption(kind, level, seed=seed, low=low, high=high, name=name)
+        return get_corruption(kind, level, seed=seed, name=name)
+
+    def _seed_everything(self, offset):
+        seed = self.seed_ + offset
+        keras.utils.set_random_seed(seed)
+        return seed
+
+    def _fit(self, model, x, validation, epochs, callbacks):
+        if epochs == 0:
+            return None
+        if is_sparse(x):
+            data = SparseBatches(x, self.batch_size)
+            val = None if validation is None else SparseBatches(validation, self.batch_size, False)
+            return model.fit(
+                data, epochs=epochs, validation_data=val, callbacks=callbacks,
+                verbose=self.verbose,
+            )
+        val = None if validation is None else (validation, validation)
+        return model.fit(
+            x, x, batch_size=self.batch_size, epochs=epochs, shuffle=True,
+            validation_data=val, callbacks=callbacks, verbose=self.verbose,
+        )
+
+    # ------------------------------------------------------------ greedy phase
+
+    def _layer_autoencoder(self, k, loss, seed):
+        return DenseLayerAutoencoder(
+            [self.layer_sizes[k]],
+            activation=self._activations[k],
+            output_activation=RECONSTRUCTION_ACTIVATION[loss],
+            kernel_initializer=keras.initializers.GlorotUniform(seed=seed),
+            name=f"dae_{k}",
+        )
+
+    def _train_layer(self, k, x, x_val, loss, callbacks):
+        """Train layer k's denoising autoencoder on the clean codes `x`."""
+        seed = self._seed_everything(k)
+        in_dim = x.shape[1]
+        inputs = keras.Input(shape=(in_dim,), name=f"clean_code_{k}")
+        corruption = self._corruption_layer(k, x, seed, name=f"corruption_{k}")
+        corrupted = inputs if corruption is None else corruption(inputs)
+        dae = self._layer_autoencoder(k, loss, seed)
+        model = keras.Model(inputs, dae(corrupted), name=f"greedy_layer_{k}")
+        model.compile(optimizer=self._make_optimizer(), loss=loss)
+        self._log(
+            f"Layer {k + 1}/{len(self.layer_sizes)}: {in_dim} -> {self.layer_sizes[k]} "
+            f"({keras.activations.serialize(keras.activations.get(self._activations[k]))}), "
+            f"corruption {self._corruptions[k]} {self._levels[k]:g}, loss {loss}, "
+            f"{self._epochs[k]} epochs"
+        )
+        history = self._fit(model, x, x_val, self._epochs[k], callbacks)
+        return dae, _history_dict(history)
+
+    def pretrain(self, x, validation_data=None, callbacks=None, run_dir=None, resume=False):
+        """Greedy layer-wise pretraining, then optional end-to-end fine-tuning.
+
+        Args:
+            x: 2-D float array (or scipy sparse matrix) of shape
+                `(n_samples, n_features)`.
+            validation_data: Optional held-out `x_val`, or a tuple whose first
+                item is `x_val`; its reconstruction loss is reported per epoch.
+            callbacks: Optional list of Keras callbacks, passed to every
+                layer's `fit` (and to the fine-tuning's).
+            run_dir: Optional folder. After every layer, its weights and the
+                run's state are written atomically to `run_dir/checkpoint/`.
+            resume: With `run_dir`, skip the layers already completed there and
+                load their weights. The checkpoint must come from the same
+                configuration and data, else `ValueError`.
+
+        Returns:
+            `self`.
+        """
+        x = check_matrix(x, "x")
+        x_val = self._validation_matrix(validation_data, x.shape[1])
+        callbacks = list(callbacks) if callbacks else []
+        n = len(self.layer_sizes)
+        if resume and run_dir is None:
+            raise ValueError("resume=True needs the `run_dir` of the run to resume.")
+
+        checkpoint = PretrainingCheckpoint(run_dir) if run_dir is not None else None
+        config, signature = self._resume_config(), data_signature(x)
+        manifest = checkpoint.read_manifest() if checkpoint else None
+        if manifest is not None and not resume:
+            raise ValueError(
+                f"{checkpoint.directory} already holds a pretraining checkpoint; pass "
+                "resume=True to continue it, or use an empty run_dir."
+            )
+        if manifest is not None:
+            check_resumable(manifest, config, signature, checkpoint.directory)
+            self.seed_ = int(manifest["seed"])
+            done = int(manifest["completed_layers"])
+            self._log(f"Resuming from {checkpoint.directory}: {done}/{n} layers done.")
+        else:
+            self.seed_ = (
+                self.seed if self.seed is not None else int(np.random.randint(0, 2**30))
+            )
+            done = 0
+            manifest = {
+                "config": config, "data": signature, "seed": self.seed_,
+                "completed_layers": 0, "losses": [], "history": [],
+                "finetune": None,
+            }
+            if checkpoint is not None:
+                checkpoint.write_manifest(manifest)
+
+        self.input_dim_ = int(x.shape[1])
+        self.autoencoder_ = None
+        self.finetune_history_ = None
+        self.history_, self.losses_, arrays = [], [], []
+        codes, val_codes = x, x_val
+        batch = self._inference_batch_size()
+        for k in range(n):
+            if k < done:
+                loss = manifest["losses"][k]
+                layer = checkpoint.read_arrays(
+                    checkpoint.layer_path(k), ["kernel", "encoder_bias", "decoder_bias"]
+                )
+                self.history_.append(manifest["history"][k])
+                dae = self._layer_autoencoder(k, loss, seed=self.seed_ + k)
+                dae.build((None, codes.shape[1]))
+                _assign(dae, 0, layer)
+            else:
+                loss = self.resolve_loss(k, codes)
+                dae, history = self._train_layer(k, codes, val_codes, loss, callbacks)
+                layer = _layer_arrays(dae, 0)
+                self.history_.append(history)
+                if checkpoint is not None:
+                    checkpoint.write_arrays(checkpoint.layer_path(k), layer)
+                    manifest["losses"] = manifest["losses"][:k] + [loss]
+                    manifest["history"] = manifest["history"][:k] + [history]
+                    manifest["completed_layers"] = k + 1
+                    checkpoint.write_manifest(manifest)
+            self.losses_.append(loss)
+            arrays.append(layer)
+            if k + 1 < n:  # the next layer's clean codes, once, in batches
+                codes = map_in_batches(dae.encode, codes, batch)
+                if val_codes is not None:
+                    val_codes = map_in_batches(dae.encode, val_codes, batch)
+
+        self.autoencoder_ = self._build_autoencoder(arrays)
+        if self.finetune_epochs > 0:
+            finetuned = manifest.get("finetune") if checkpoint is not None else None
+            if finetuned:
+                names = _autoencoder_array_names(n)
+                flat = checkpoint.read_arrays(checkpoint.finetuned_path, names)
+                self._load_autoencoder_arrays(flat)
+                self.finetune_history_ = finetuned["history"]
+            else:
+                self.finetune(x, validation_data=x_val, callbacks=callbacks)
+                if checkpoint is not None:
+                    checkpoint.write_arrays(
+                        checkpoint.finetuned_path, self._autoencoder_arrays()
+                    )
+                    manifest["finetune"] = {"history": self.finetune_history_}
+                    checkpoint.write_manifest(manifest)
+        return self
+
+    def _build_autoencoder(self, arrays):
+        """Stack the per-layer weights into one deep tied autoencoder (explicit mapping)."""
+        autoencoder = LayerwiseTiedAutoencoder(
+            self.layer_sizes,
+            activations=self._activations,
+            decoder_activations=[RECONSTRUCTION_ACTIVATION[loss] for loss in self.losses_],
+            name="stacked_autoencoder",
+        )
+        autoencoder.build((None, self.input_dim_))
+        for k, layer in enumerate(arrays):
+            _assign(autoencoder, k, layer)
+        return autoencoder
+
+    def _autoencoder_arrays(self):
+        flat = {}
+        for k in range(len(self.layer_sizes)):
+            for name, value in _layer_arrays(self.autoencoder_, k).items():
+                flat[f"{name}_{k}"] = value
+        return flat
+
+    def _load_autoencoder_arrays(self, flat):
+        for k in range(len(self.layer_sizes)):
+            _assign(
+                self.autoencoder_, k,
+                {name: flat[f"{name}_{k}"] for name in ("kernel", "encoder_bias", "decoder_bias")},
+            )
+
+    # -------------------------------------------------------------- fine-tuning
+
+    def finetune(self, x, validation_data=None, epochs=None, callbacks=None):
+        """Train the deep tied autoencoder end to end as a denoising autoencoder.
+
+        The input is corrupted with layer 0's corruption, the target is the
+        clean input, and the loss is layer 0's. Updates `autoencoder_` in place
+        and sets `finetune_history_`.
+
+        Args:
+            x: 2-D array with `input_dim_` features.
+            validation_data: Optional `x_val` (or a tuple starting with it).
+            epochs: Number of epochs; defaults to `finetune_epochs`.
+            callbacks: Optional list of Keras callbacks.
+
+        Returns:
+            `self`.
+        """
+        self._check_fitted("finetune")
+        x = check_matrix(x, "x", n_features=self.input_dim_)
+        x_val = self._validation_matrix(validation_data, self.input_dim_)
+        epochs = _check_epochs(self.finetune_epochs if epochs is None else epochs, "epochs")
+        n = len(self.layer_sizes)
+        seed = self._seed_everything(n)
+        inputs = keras.Input(shape=(self.input_dim_,), name="input")
+        corruption = self._corruption_layer(0, x, seed, name="corruption_finetune")
+        corrupted = inputs if corruption is None else corruption(inputs)
+        model = keras.Model(inputs, self.autoencoder_(corrupted), name="finetune_autoencoder")
+        model.compile(optimizer=self._make_optimizer(), loss=self.losses_[0])
+        self._log(f"Fine-tuning the {n}-layer tied autoencoder for {epochs} epochs")
+        history = self._fit(model, x, x_val, epochs, list(callbacks) if callbacks else [])
+        self.finetune_history_ = _history_dict(history)
+        return self
+
+    # ---------------------------------------------------------------- inference
+
+    def encoder(self, name="encoder"):
+        """A `keras.Model` from input to code that shares `autoencoder_`'s variables."""
+        self._check_fitted("encoder")
+        return self.autoencoder_.encoder_model(name=name)
+
+    def transform(self, x, batch_size=None):
+        """The codes of `x` (top layer), as a NumPy array."""
+        self._check_fitted("transform")
+        x = check_matrix(x, "x", n_features=self.input_dim_)
+        return map_in_batches(self.autoencoder_.encode, x, self._inference_batch_size(batch_size))
+
+    def decode(self, codes, batch_size=None):
+        """Reconstructions (input space) from codes, as a NumPy array."""
+        self._check_fitted("decode")
+        codes = check_matrix(codes, "codes", n_features=self.layer_sizes[-1])
+        return map_in_batches(
+            self.autoencoder_.decode, codes, self._inference_batch_size(batch_size)
+        )
+
+    def reconstruct(self, x, batch_size=None):
+        """The clean reconstruction of `x` (no corruption), as a NumPy array."""
+        self._check_fitted("reconstruct")
+        x = check_matrix(x, "x", n_features=self.input_dim_)
+        ae = self.autoencoder_
+        return map_in_batches(
+            lambda b: ae.decode(ae.encode(b)), x, self._inference_batch_size(batch_size)
+        )
+
+    # ------------------------------------------------------------------ hand-off
+
+    def to_model(self, head, freeze=False, pretrained=True, dropout=0.0, name=None):
+        """A supervised model: the pretrained hidden `Dense` stack followed by `head`.
+
+        See `tiedae.pretraining.handoff.to_model`.
+        """
+        from tiedae.pretraining.handoff import to_model
+
+        return to_model(self, head, freeze=freeze, pretrained=pretrained, dropout=dropout, name=name)
+
+    def to_classifier(
+        self, n_classes, freeze=False, pretrained=True, dropout=0.0, compile=True,
+        learning_rate=None,
+    ):
+        """A softmax classifier on the pretrained stack (or, with `pretrained=False`,
+        the same architecture from random initialisation).
+
+        See `tiedae.pretraining.handoff.to_classifier`.
+        """
+        from tiedae.pretraining.handoff import to_classifier
+
+        return to_classifier(
+            self, n_classes, freeze=freeze, pretrained=pretrained, dropout=dropout,
+            compile=compile, learning_rate=learning_rate,
+        )
+
+    # ------------------------------------------------------------ persistence
+
+    def _fitted_state(self):
+        return {
+            "input_dim": self.input_dim_,
+            "history": self.history_,
+            "finetune_history": self.finetune_history_,
+            "losses": self.losses_,
+            "seed": self.seed_,
+        }
+
+    def _set_fitted_state(self, state, autoencoder):
+        self.input_dim_ = int(state["input_dim"])
+        self.history_ = state["history"]
+        self.finetune_history_ = state["finetune_history"]
+        self.losses_ = list(state["losses"])
+        self.seed_ = int(state["seed"])
+        self.autoencoder_ = autoencoder
+
+    def save(self, path):
+        """Save to a `.keras` file: a model `input -> autoencoder_` plus this object's
+        config and fitted state (stored as an extra JSON member of the archive,
+        which `keras.saving.load_model` ignores)."""
+        self._check_fitted("save")
+        path = str(path)
+        if not path.endswith(".keras"):
+            raise ValueError(f"`path` must end in '.keras'; received {path!r}.")
+        inputs = keras.Input(shape=(self.input_dim_,), name="input")
+        model = keras.Model(inputs, self.autoencoder_(inputs), name="stacked_denoising_autoencoder")
+        model.save(path)
+        state = {"config": self.get_config(), "fitted": self._fitted_state()}
+        with zipfile.ZipFile(path, "a") as archive:
+            archive.writestr(SAVED_STATE_NAME, json.dumps(state))
+
+    @classmethod
+    def load(cls, path):
+        """Load an object written by `save`."""
+        path = str(path)
+        with zipfile.ZipFile(path) as archive:
+            if SAVED_STATE_NAME not in archive.namelist():
+                raise ValueError(
+                    f"{path} was not written by StackedDenoisingAutoencoder.save; load it "
+                    "with keras.saving.load_model instead."
+                )
+            state = json.loads(archive.read(SAVED_STATE_NAME))
+        model = keras.saving.load_model(path, compile=False)
+        autoencoders = [l for l in model.layers if isinstance(l, DenseLayerAutoencoder)]
+        sda = cls.from_config(state["config"])
+        sda._set_fitted_state(state["fitted"], autoencoders[0])
+        return sda
+
+    def __getstate__(self):
+        state = {k: v for k, v in self.__dict__.items() if k != "autoencoder_"}
+        if getattr(self, "autoencoder_", None) is not None:
+            state["_autoencoder_arrays"] = self._autoencoder_arrays()
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        flat = state.pop("_autoencoder_arrays", None)
+        self.__dict__.update(state)
+        self.autoencoder_ = None
+        if flat is not None:
+            arrays = [
+                {name: flat[f"{name}_{k}"] for name in ("kernel", "encoder_bias", "decoder_bias")}
+                for k in range(len(self.layer_sizes))
+            ]
+            self.autoencoder_ = self._build_autoencoder(arrays)
+
+
+def _autoencoder_array_names(n):
+    return [f"{name}_{k}" for k in range(n) for name in ("kernel", "encoder_bias", "decoder_bias")]
+
+
+def _assign(autoencoder, k, layer):
+    """Copy one layer's arrays into `autoencoder`'s layer `k` and verify the copy."""
+    targets = {
+        "kernel": autoencoder.kernels[k],
+        "encoder_bias": autoencoder.encoder_biases[k],
+        "decoder_bias": autoencoder.decoder_biases[k],
+    }
+    for name, variable in targets.items():
+        value = np.asarray(layer[name])
+        if tuple(variable.shape) != value.shape:
+            raise ValueError(
+                f"Cannot load {name} of layer {k}: shape {value.shape} does not match the "
+                f"variable's {tuple(variable.shape)}."
+            )
+        variable.assign(value)
+        if not np.array_equal(keras.ops.convert_to_numpy(variable), value):
+            raise RuntimeError(f"Copying {name} of layer {k} did not reproduce the values.")
