@@ -1,0 +1,325 @@
+"""Greedy layer-wise pretraining: what each layer is fitted on, what it learns, what it hands on."""
+
+import pickle
+
+import keras
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from tests.conftest import to_numpy
+from tiedae.layers import DenseLayerAutoencoder
+from tiedae.pretraining import LayerwiseTiedAutoencoder, StackedDenoisingAutoencoder
+
+
+def sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def bce(target, output, eps=1e-7):
+    output = np.clip(output, eps, 1 - eps)
+    return float(np.mean(-(target * np.log(output) + (1 - target) * np.log(1 - output))))
+
+
+def layer_weights(sda, k):
+    ae = sda.autoencoder_
+    return (
+        to_numpy(ae.kernels[k]).astype(np.float64),
+        to_numpy(ae.encoder_biases[k]).astype(np.float64),
+        to_numpy(ae.decoder_biases[k]).astype(np.float64),
+    )
+
+
+def numpy_codes(sda, x, depth):
+    """Clean codes of the first `depth` layers (sigmoid stacks), computed in NumPy."""
+    h = x.astype(np.float64)
+    for k in range(depth):
+        kernel, bias, _ = layer_weights(sda, k)
+        h = sigmoid(h @ kernel + bias)
+    return h
+
+
+@pytest.fixture
+def spy(monkeypatch):
+    """Record what every `fit` receives and what each training step really computes on.
+
+    The training runs eagerly so that the values seen inside the step are
+    concrete arrays on every backend.
+    """
+    records = {"fits": [], "steps": [], "autoencoder_inputs": []}
+    original_fit = keras.Model.fit
+    original_call = DenseLayerAutoencoder.call
+    original_loss = keras.Model.compute_loss
+
+    def fit(self, x=None, y=None, *args, **kwargs):
+        records["fits"].append({"model": self, "x": x, "y": y})
+        self.run_eagerly = True
+        return original_fit(self, x, y, *args, **kwargs)
+
+    def call(self, inputs, training=None):
+        if training:
+            records["autoencoder_inputs"].append(to_numpy(inputs))
+        return original_call(self, inputs, training=training)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        if training:
+            records["steps"].append({"x": to_numpy(x), "y": to_numpy(y)})
+        return original_loss(
+            self, x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training
+        )
+
+    monkeypatch.setattr(keras.Model, "fit", fit)
+    monkeypatch.setattr(DenseLayerAutoencoder, "call", call)
+    monkeypatch.setattr(keras.Model, "compute_loss", compute_loss)
+    return records
+
+
+def test_each_layer_is_fitted_on_corrupted_clean_codes_against_the_clean_codes(digits, spy):
+    x = digits[0][:120]
+    sda = StackedDenoisingAutoencoder(
+        [16, 8], corruption="masking", corruption_level=0.3, epochs=2, batch_size=120,
+        seed=3, verbose=0,
+    )
+    sda.pretrain(x)
+    assert len(spy["fits"]) == 2
+    # One full batch per epoch: steps 0-1 train layer 0, steps 2-3 train layer 1.
+    assert len(spy["steps"]) == len(spy["autoencoder_inputs"]) == 4
+
+    # What `fit` is given: the clean input, then the clean codes of layer 0,
+    # computed once for the whole layer, as both input and target.
+    first, second = spy["fits"]
+    np.testing.assert_array_equal(first["x"], x)
+    np.testing.assert_array_equal(first["y"], x)
+    np.testing.assert_array_equal(second["y"], second["x"])
+    assert second["x"].shape == (120, 16)
+    np.testing.assert_allclose(second["y"], numpy_codes(sda, x, 1), atol=1e-6)
+
+    for step, (batch, seen) in enumerate(zip(spy["steps"], spy["autoencoder_inputs"])):
+        clean = spy["fits"][step // 2]["y"]
+        # The target of the step is the clean batch: rows of the clean codes.
+        np.testing.assert_array_equal(batch["y"], batch["x"])
+        np.testing.assert_array_equal(
+            np.sort(batch["y"], axis=0), np.sort(clean, axis=0)
+        )
+        # The autoencoder sees that batch with entries zeroed (masking noise).
+        assert seen.shape == batch["x"].shape
+        np.testing.assert_array_equal(np.where(seen == 0, 0, batch["x"]), seen)
+        zeroed = (seen == 0) & (batch["x"] != 0)
+        fraction = zeroed.sum() / np.count_nonzero(batch["x"])
+        assert 0.2 < fraction < 0.4, fraction
+
+    # Noise is drawn anew at each step: the masks of the same rows differ between epochs.
+    for first_step in (0, 2):
+        masks = []
+        for step in (first_step, first_step + 1):
+            rows = spy["steps"][step]["x"]
+            order = np.lexsort(rows.T)
+            masks.append((spy["autoencoder_inputs"][step] == 0)[order])
+        assert not np.array_equal(masks[0], masks[1])
+
+
+def test_greedy_pretraining_lowers_each_layers_heldout_reconstruction_loss(digits):
+    x = digits[0]
+    train, held_out = x[:1200], x[1200:]
+    config = dict(layer_sizes=[24, 12], corruption_level=0.2, batch_size=64, seed=5, verbose=0)
+    trained = StackedDenoisingAutoencoder(epochs=3, **config).pretrain(
+        train, validation_data=held_out
+    )
+    untrained = StackedDenoisingAutoencoder(epochs=0, **config).pretrain(train)
+
+    for k in range(2):
+        assert len(trained.history_[k]["loss"]) == 3
+        assert len(trained.history_[k]["val_loss"]) == 3
+        assert untrained.history_[k] == {"loss": []}
+        # Layer k's input: held-out codes of the trained layers below it.
+        inputs = numpy_codes(trained, held_out, k)
+        losses = {}
+        for name, sda in (("trained", trained), ("untrained", untrained)):
+            kernel, bias, decoder_bias = layer_weights(sda, k)
+            reconstruction = sigmoid(sigmoid(inputs @ kernel + bias) @ kernel.T + decoder_bias)
+            losses[name] = bce(inputs, reconstruction)
+        assert losses["trained"] < losses["untrained"] - 0.01, (k, losses)
+    # The untrained stack starts from the same seeded initialisation.
+    assert not np.array_equal(layer_weights(trained, 0)[0], layer_weights(untrained, 0)[0])
+
+
+def test_autoencoder_carries_each_layers_weights_and_encodes_like_the_stack(digits, spy):
+    x = digits[0][:200]
+    sda = StackedDenoisingAutoencoder([12, 6], epochs=1, batch_size=100, seed=1, verbose=0)
+    sda.pretrain(x)
+    assert isinstance(sda.autoencoder_, DenseLayerAutoencoder)
+    assert sda.autoencoder_.layer_sizes == [12, 6]
+    for k, record in enumerate(spy["fits"]):
+        dae = [layer for layer in record["model"].layers if isinstance(layer, DenseLayerAutoencoder)]
+        assert len(dae) == 1 and dae[0].layer_sizes == [sda.layer_sizes[k]]
+        for mine, theirs in (
+            (sda.autoencoder_.kernels[k], dae[0].kernels[0]),
+            (sda.autoencoder_.encoder_biases[k], dae[0].encoder_biases[0]),
+            (sda.autoencoder_.decoder_biases[k], dae[0].decoder_biases[0]),
+        ):
+            np.testing.assert_array_equal(to_numpy(mine), to_numpy(theirs))
+
+    codes = sda.transform(x)
+    np.testing.assert_allclose(codes, numpy_codes(sda, x, 2), atol=1e-5)
+    encoder = sda.encoder()
+    np.testing.assert_allclose(to_numpy(encoder(x)), codes, atol=1e-6)
+    assert {id(v) for v in encoder.weights} == {id(v) for v in sda.autoencoder_.weights}
+
+    # Reconstruction = the stacked decoders (sigmoid, since every layer used BCE).
+    kernels = [layer_weights(sda, k) for k in range(2)]
+    h = numpy_codes(sda, x, 2)
+    for kernel, _, decoder_bias in reversed(kernels):
+        h = sigmoid(h @ kernel.T + decoder_bias)
+    np.testing.assert_allclose(sda.reconstruct(x), h, atol=1e-5)
+    np.testing.assert_allclose(sda.decode(codes), h, atol=1e-5)
+
+
+def test_auto_loss_uses_bce_on_unit_interval_inputs_and_mse_otherwise(digits, spy):
+    x = digits[0][:100]
+    sda = StackedDenoisingAutoencoder([8, 4], activation="tanh", epochs=1, seed=0, verbose=0)
+    sda.pretrain(x)
+    # Layer 0 sees pixels in [0, 1]; layer 1 sees tanh codes, which go negative.
+    assert sda.losses_ == ["binary_crossentropy", "mse"]
+    assert [record["model"].loss for record in spy["fits"]] == ["binary_crossentropy", "mse"]
+    daes = [record["model"].get_layer(f"dae_{k}") for k, record in enumerate(spy["fits"])]
+    assert daes[0].output_activation is keras.activations.sigmoid
+    assert daes[1].output_activation is keras.activations.linear
+    assert sda.autoencoder_.decoder_activations == [
+        keras.activations.sigmoid, keras.activations.linear
+    ]
+
+    standardized = (x - x.mean(0)) / (x.std(0) + 1e-3)
+    sda = StackedDenoisingAutoencoder([8], epochs=1, seed=0, verbose=0).pretrain(standardized)
+    assert sda.losses_ == ["mse"]
+    # An explicit per-layer choice wins, and an impossible one is refused.
+    sda = StackedDenoisingAutoencoder([8, 4], loss=["mse", "auto"], epochs=1, seed=0, verbose=0)
+    assert sda.pretrain(x).losses_ == ["mse", "binary_crossentropy"]
+    with pytest.raises(ValueError, match=r"binary_crossentropy.*\[0, 1\]"):
+        StackedDenoisingAutoencoder([8], loss="binary_crossentropy", verbose=0).pretrain(
+            standardized
+        )
+
+
+def test_per_layer_settings_reach_each_layer(digits, spy):
+    x = digits[0][:64]
+    sda = StackedDenoisingAutoencoder(
+        [8, 6, 4], activation=["relu", "sigmoid", "tanh"],
+        corruption=["masking", "gaussian", "none"], corruption_level=[0.1, 0.5, 0.0],
+        epochs=[1, 2, 0], seed=0, verbose=0,
+    )
+    sda.pretrain(x)
+    # Layer 2 has 0 epochs, so it is never fitted.
+    assert len(spy["fits"]) == 2
+    assert [len(h["loss"]) for h in sda.history_] == [1, 2, 0]
+    first, second = (record["model"] for record in spy["fits"])
+    assert first.get_layer("corruption_0").rate == 0.1
+    assert second.get_layer("corruption_1").stddev == 0.5
+    assert first.get_layer("dae_0").activation is keras.activations.relu
+    assert sda.autoencoder_.activations == [
+        keras.activations.relu, keras.activations.sigmoid, keras.activations.tanh
+    ]
+    # Relu codes are unbounded, so layer 1 uses MSE; sigmoid codes give BCE.
+    assert sda.losses_ == ["binary_crossentropy", "mse", "binary_crossentropy"]
+
+
+def test_finetuning_updates_the_shared_deep_autoencoder(digits):
+    x = digits[0][:200]
+    sda = StackedDenoisingAutoencoder(
+        [12, 6], epochs=1, finetune_epochs=2, batch_size=50, seed=2, verbose=0
+    )
+    sda.pretrain(x)
+    assert len(sda.finetune_history_["loss"]) == 2
+    pretrained_only = StackedDenoisingAutoencoder(
+        [12, 6], epochs=1, batch_size=50, seed=2, verbose=0
+    ).pretrain(x)
+    assert pretrained_only.finetune_history_ is None
+    encoder = pretrained_only.encoder()
+    before = to_numpy(encoder(x[:5]))
+    np.testing.assert_array_equal(before, pretrained_only.transform(x[:5]))
+    pretrained_only.finetune(x, epochs=2)
+    # Same seeds: fine-tuning after the fact equals fine-tuning inside pretrain.
+    for a, b in zip(pretrained_only.autoencoder_.weights, sda.autoencoder_.weights):
+        np.testing.assert_allclose(to_numpy(a), to_numpy(b), atol=1e-6)
+    # The encoder built before fine-tuning shares the updated variables.
+    after = to_numpy(encoder(x[:5]))
+    assert not np.allclose(before, after)
+    np.testing.assert_allclose(after, pretrained_only.transform(x[:5]), atol=1e-6)
+
+
+def test_save_load_and_pickle_round_trip(digits, tmp_path):
+    x = digits[0][:100]
+    sda = StackedDenoisingAutoencoder([8, 4], epochs=1, seed=0, verbose=0).pretrain(
+        x, validation_data=x[:20]
+    )
+    path = tmp_path / "stack.keras"
+    sda.save(path)
+    for restored in (
+        StackedDenoisingAutoencoder.load(path),
+        pickle.loads(pickle.dumps(sda)),
+    ):
+        assert restored.get_config() == sda.get_config()
+        assert restored.history_ == sda.history_ and restored.losses_ == sda.losses_
+        np.testing.assert_array_equal(restored.transform(x), sda.transform(x))
+        np.testing.assert_array_equal(restored.reconstruct(x), sda.reconstruct(x))
+    # The file is also an ordinary Keras model: input -> reconstruction.
+    model = keras.saving.load_model(path)
+    assert isinstance(model.layers[-1], LayerwiseTiedAutoencoder)
+    np.testing.assert_allclose(to_numpy(model(x)), sda.reconstruct(x), atol=1e-6)
+
+
+def test_sparse_input_is_densified_per_batch(digits):
+    x = digits[0][:150]
+    sda = StackedDenoisingAutoencoder([8], epochs=2, batch_size=50, seed=0, verbose=0)
+    sda.pretrain(sp.csr_matrix(x), validation_data=sp.csr_matrix(x[:30]))
+    assert len(sda.history_[0]["loss"]) == 2 and np.isfinite(sda.history_[0]["val_loss"]).all()
+    np.testing.assert_array_equal(sda.transform(sp.csr_matrix(x)), sda.transform(x))
+
+
+@pytest.mark.parametrize(
+    "x, message",
+    [
+        (np.zeros(10, np.float32), "must be 2-D"),
+        (np.zeros((0, 4), np.float32), "empty"),
+        (np.array([[1.0, np.nan], [np.inf, 2.0], [np.nan, 0.0]]), "contains 3 NaN or infinite"),
+        (np.array([["a", "b"]]), "real numbers"),
+        (np.ones((3, 2), np.complex64), "real numbers"),
+    ],
+)
+def test_bad_data_raises_one_clear_value_error(x, message):
+    sda = StackedDenoisingAutoencoder([4], epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=message):
+        sda.pretrain(x)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(layer_sizes=[]), "layer_sizes"),
+        (dict(layer_sizes=[4, -1]), "layer_sizes"),
+        (dict(layer_sizes=[4, 2], epochs=[1]), "`epochs` has 1 entries"),
+        (dict(layer_sizes=[4], corruption="dropout"), "corruption"),
+        (dict(layer_sizes=[4], corruption_level=1.5), "corruption_level"),
+        (dict(layer_sizes=[4], corruption="gaussian", corruption_level=-1.0), "corruption_level"),
+        (dict(layer_sizes=[4], loss="hinge"), "loss"),
+        (dict(layer_sizes=[4], activation="nope"), "activation"),
+        (dict(layer_sizes=[4], optimizer="nope"), "optimizer"),
+        (dict(layer_sizes=[4], learning_rate=0), "learning_rate"),
+        (dict(layer_sizes=[4], batch_size=0), "batch_size"),
+        (dict(layer_sizes=[4], epochs=-1), "epochs"),
+        (dict(layer_sizes=[4], seed=-3), "seed"),
+    ],
+)
+def test_bad_arguments_raise_value_errors_naming_them(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        StackedDenoisingAutoencoder(**kwargs)
+
+
+def test_methods_need_a_pretrained_stack_and_matching_features(digits):
+    sda = StackedDenoisingAutoencoder([4], epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="call `pretrain"):
+        sda.transform(digits[0])
+    sda.pretrain(digits[0][:50])
+    with pytest.raises(ValueError, match="has 10 features but the model was trained on 64"):
+        sda.transform(np.zeros((3, 10), np.float32))
+    with pytest.raises(ValueError, match="validation_data"):
+        sda.pretrain(digits[0][:50], validation_data=np.zeros((3, 10), np.float32))
