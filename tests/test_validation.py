@@ -214,3 +214,12 @@ def test_validation_helpers_name_their_argument():
         check_last_axis((None, 8), 7, "enc")
     check_last_axis((None, None), 7, "enc")  # unknown at trace time: not an error
     assert check_rate(np.float32(0.5)) == 0.5
+
+
+def test_last_axis_messages_read_well(built_autoencoder):
+    with pytest.raises(ValueError, match="built for a code whose last axis has 3 features"):
+        built_autoencoder.decode(np.zeros((2, 4), "float32"))
+    with pytest.raises(ValueError, match="built for an input whose last axis has 10 features"):
+        built_autoencoder.encode(np.zeros((2, 4), "float32"))
+    with pytest.raises(ValueError, match="expects a code of rank >= 2"):
+        built_autoencoder.decode(np.zeros((3,), "float32"))

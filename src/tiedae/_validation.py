@@ -75,15 +75,16 @@ def check_seed(seed, name="seed"):
 
 def check_last_axis(shape, expected, layer_name, what="input"):
     """Raise `ValueError` if the static last axis of `shape` differs from `expected`."""
+    article = "an" if what[:1].lower() in "aeiou" else "a"  # "an input", "a code"
     if shape is None or len(shape) < 2:
         raise ValueError(
-            f"Layer '{layer_name}' expects an {what} of rank >= 2 "
+            f"Layer '{layer_name}' expects {article} {what} of rank >= 2 "
             f"(batch, ..., features); received shape {tuple(shape) if shape else shape}."
         )
     last = shape[-1]
     if last is not None and expected is not None and int(last) != int(expected):
         raise ValueError(
-            f"Layer '{layer_name}' was built for an {what} whose last axis has "
+            f"Layer '{layer_name}' was built for {article} {what} whose last axis has "
             f"{expected} features, but received shape {tuple(shape)} "
             f"({last} features). Pass data with {expected} features or build a "
             f"new layer."
