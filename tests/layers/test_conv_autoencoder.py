@@ -239,4 +239,8 @@ def test_sub_models_share_variables_and_compose_to_the_layer(rng):
     assert {id(v) for v in encoder.weights} == ids == {id(v) for v in decoder.weights}
     assert tuple(encoder.output.shape) == (None, 2, 2, 4)
     assert tuple(decoder.output.shape) == (None, 7, 6, 1)
+    # Plain lists and float64 arrays are accepted by encode/decode.
+    codes = to_numpy(encoder(x))
+    np.testing.assert_allclose(to_numpy(layer.encode(x.astype(np.float64).tolist())), codes, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(to_numpy(layer.decode(codes.tolist())), to_numpy(decoder(codes)), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(to_numpy(decoder(encoder(x))), to_numpy(layer(x)), rtol=1e-5, atol=1e-6)

@@ -276,6 +276,9 @@ def test_sub_models_share_variables_and_invert_each_other(rng):
     assert {id(v) for v in encoder.weights} == ids == {id(v) for v in decoder.weights}
     codes = encoder(x)
     assert tuple(codes.shape) == (6, 2)
+    # Plain lists and float64 arrays are accepted by encode/decode.
+    np.testing.assert_allclose(to_numpy(layer.encode(x.astype(np.float64).tolist())), to_numpy(codes), rtol=1e-6)
+    np.testing.assert_allclose(to_numpy(layer.decode(to_numpy(codes).tolist())), to_numpy(decoder(codes)), rtol=1e-6)
     np.testing.assert_allclose(to_numpy(decoder(codes)), to_numpy(layer(x)), rtol=1e-6, atol=1e-6)
 
 

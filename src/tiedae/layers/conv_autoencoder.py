@@ -247,6 +247,7 @@ class Conv2DLayerAutoencoder(keras.layers.Layer):
     def encode(self, inputs, training=None):
         """Map images `(batch, height, width, channels)` to codes `(batch, *code_shape)`."""
         self._check_built("encode")
+        inputs = ops.convert_to_tensor(inputs)  # lists and NumPy arrays have no usable dtype
         self._check_shape(inputs.shape, self.image_shape, "input")
         h = ops.cast(inputs, self.compute_dtype)
         for k, kernel in enumerate(self.kernels):
@@ -262,6 +263,7 @@ class Conv2DLayerAutoencoder(keras.layers.Layer):
     def decode(self, codes, training=None):
         """Map codes `(batch, *code_shape)` back to images of the input's shape."""
         self._check_built("decode")
+        codes = ops.convert_to_tensor(codes)
         self._check_shape(codes.shape, self.code_shape, "code")
         h = ops.cast(codes, self.compute_dtype)
         for k in reversed(range(len(self.kernels))):

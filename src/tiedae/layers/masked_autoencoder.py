@@ -522,6 +522,7 @@ class MaskedLayerAutoencoder(keras.layers.Layer):
         """Map inputs of shape `(..., inputs)` to codes `(..., code_size)`."""
         self._check_built("encode")
         self._ensure_mask()
+        inputs = ops.convert_to_tensor(inputs)  # lists and NumPy arrays have no usable dtype
         self._check_features(inputs.shape)
         h = ops.cast(inputs, self.compute_dtype)
         last = len(self.kernels) - 1
@@ -538,6 +539,7 @@ class MaskedLayerAutoencoder(keras.layers.Layer):
         """Map codes of shape `(..., code_size)` back to `(..., inputs)`."""
         self._check_built("decode")
         self._ensure_mask()
+        codes = ops.convert_to_tensor(codes)
         check_last_axis(codes.shape, self.code_size, self.name, what="code")
         h = ops.cast(codes, self.compute_dtype)
         for k in reversed(range(len(self.kernels))):
