@@ -45,7 +45,7 @@ def plot_loss_curves(layer_histories, path, finetune_history=None):
         if k == 0:
             ax.set_ylabel("reconstruction loss")
         ax.legend(fontsize=8)
-    fig.suptitle("Greedy layer-wise pretraining")
+    fig.suptitle("Greedy layer-wise pretraining", y=1.04)
     return _save(fig, path)
 
 

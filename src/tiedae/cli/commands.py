@@ -1,6 +1,7 @@
 """The subcommands. Imported only after the Keras backend has been chosen."""
 
 import os
+import shutil
 import time
 
 import keras
@@ -10,7 +11,7 @@ from tiedae import plots, runs
 from tiedae.cli.config import dump_toml, effective_config
 from tiedae.io import DataError, load_labels, load_matrix, save_keras_model, save_npy, write_text
 from tiedae.io.atomic import atomic_path
-from tiedae.pretraining import StackedDenoisingAutoencoder
+from tiedae.pretraining import PretrainingCheckpoint, StackedDenoisingAutoencoder
 
 
 def read_data(args, labels_required=False):
@@ -81,6 +82,8 @@ def check_features(stack, X, source):
 def pretrain_stack(X, y, config, run, resume=False, verbose=1, image_shape=None):
     """The main job: greedy pretraining, then every file of the run directory."""
     started = time.perf_counter()
+    if not resume:  # a fresh start: an old checkpoint of this run must not be picked up
+        shutil.rmtree(PretrainingCheckpoint(run.path).directory, ignore_errors=True)
     kept, held_out = split_rows(len(X), config["validation_split"], config["seed"])
     validation = X[held_out] if len(held_out) else None
     stack = build_stack(config, verbose=verbose)

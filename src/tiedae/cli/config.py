@@ -104,7 +104,7 @@ OPTIONS = {
     "corruption": (_choice(CORRUPTION_CHOICES), "masking", "corruption kind (one, or one per layer)"),
     "corruption_level": (
         _scalar_or_list(_listed(_float)),
-        [0.1, 0.2, 0.3],
+        0.2,
         "corruption rate, or stddev for gaussian (one, or one per layer)",
     ),
     "loss": (_choice(LOSS_CHOICES), "auto", "reconstruction loss; auto = BCE for data in [0, 1], else MSE"),
