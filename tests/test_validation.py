@@ -103,6 +103,10 @@ def test_zero_and_just_below_one_are_valid_rates():
 
 
 def test_salt_and_pepper_low_not_below_high():
+    with pytest.raises(ValueError, match="`low` must be a number"):
+        SaltAndPepperNoise(0.1, low="min")
+    with pytest.raises(ValueError, match="`high` must be a number"):
+        SaltAndPepperNoise(0.1, high=None)
     with pytest.raises(ValueError, match="`low`.*`high`"):
         SaltAndPepperNoise(0.1, low=1.0, high=1.0)
     with pytest.raises(ValueError, match="`low`.*`high`"):

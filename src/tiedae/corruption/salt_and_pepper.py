@@ -7,6 +7,16 @@ from tiedae._validation import check_rate
 from tiedae.corruption.base import CorruptionLayer
 
 
+def _check_real(value, name):
+    # Accepts NumPy scalars and 0-d arrays (e.g. `x.min()`), not bools or strings.
+    if not isinstance(value, (bool, str, bytes)):
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            pass
+    raise ValueError(f"`{name}` must be a number; received {value!r}.")
+
+
 @keras.saving.register_keras_serializable(package="tiedae")
 class SaltAndPepperNoise(CorruptionLayer):
     """Sets a random fraction `rate` of the entries to `low` or `high` (a fair coin).
@@ -36,8 +46,8 @@ class SaltAndPepperNoise(CorruptionLayer):
     def __init__(self, rate, low=0.0, high=1.0, seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
         self.rate = check_rate(rate, "rate")
-        self.low = float(low)
-        self.high = float(high)
+        self.low = _check_real(low, "low")
+        self.high = _check_real(high, "high")
         if not self.low < self.high:
             raise ValueError(
                 f"`low` must be smaller than `high`; received low={low!r}, high={high!r}."
