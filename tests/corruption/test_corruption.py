@@ -125,7 +125,8 @@ def _train_denoiser(global_seed, layer_seed, x):
             MaskingNoise(0.3, seed=layer_seed),
             SaltAndPepperNoise(0.1, seed=layer_seed),
             AdditiveGaussianNoise(0.1, seed=layer_seed),
-            DenseLayerAutoencoder([6], activation="sigmoid"),
+            # Its dropout draws from a generator seeded by set_random_seed.
+            DenseLayerAutoencoder([6, 4], activation="sigmoid", dropout=0.2),
         ]
     )
     model.compile(optimizer=keras.optimizers.SGD(0.5), loss="mse")
