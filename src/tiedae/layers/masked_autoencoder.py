@@ -143,15 +143,22 @@ def _parse_adjacency(adjacency):
     return specs
 
 
+# Row `b` holds the 8 bits of the byte value `b`, lowest first.
+_BYTE_BITS = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1, bitorder="little")
+
+
 def _unpack_bits(bits, shape, dtype):
-    """Dense `(inputs, units)` 0/1 tensor from packed bits, with `keras.ops` only."""
+    """Dense `(inputs, units)` 0/1 tensor from packed bits, with `keras.ops` only.
+
+    One gather from a 256 x 8 table, in the target dtype: no integer
+    intermediates as large as the mask (this runs in every forward pass).
+    """
     count = shape[0] * shape[1]
-    words = ops.expand_dims(ops.cast(bits, "int32"), -1)
-    unpacked = ops.bitwise_and(ops.right_shift(words, ops.arange(8, dtype="int32")), 1)
-    flat = ops.reshape(unpacked, (-1,))
+    table = ops.convert_to_tensor(_BYTE_BITS, dtype=dtype)
+    flat = ops.reshape(ops.take(table, ops.cast(bits, "int32"), axis=0), (-1,))
     if 8 * int(bits.shape[0]) != count:
         flat = flat[:count]
-    return ops.cast(ops.reshape(flat, shape), dtype)
+    return ops.reshape(flat, shape)
 
 
 def _unpack_bits_numpy(bits, shape):
@@ -501,11 +508,12 @@ class MaskedLayerAutoencoder(keras.layers.Layer):
         bits = np.asarray(ops.convert_to_numpy(self.mask_bits[index]), dtype=np.uint8)
         return scipy.sparse.csr_matrix(_unpack_bits_numpy(bits, spec.shape).astype(np.float32))
 
-    def _kernel(self, k):
-        kernel = ops.cast(self.kernels[k], self.compute_dtype)
-        if k < len(self._specs):
-            kernel = ops.multiply(kernel, self.connection_mask(k))
-        return kernel
+    def _effective_kernels(self):
+        """The kernels in the compute dtype, masked ones multiplied by their mask."""
+        kernels = [ops.cast(kernel, self.compute_dtype) for kernel in self.kernels]
+        for k in range(len(self._specs)):
+            kernels[k] = ops.multiply(kernels[k], self.connection_mask(k))
+        return kernels
 
     def _affine(self, x, kernel, bias):
         y = ops.matmul(x, kernel)
@@ -522,35 +530,43 @@ class MaskedLayerAutoencoder(keras.layers.Layer):
         """Map inputs of shape `(..., inputs)` to codes `(..., code_size)`."""
         self._check_built("encode")
         self._ensure_mask()
-        inputs = ops.convert_to_tensor(inputs)  # lists and NumPy arrays have no usable dtype
-        self._check_features(inputs.shape)
-        h = ops.cast(inputs, self.compute_dtype)
-        last = len(self.kernels) - 1
-        for k in range(len(self.kernels)):
-            if k > 0:
-                h = self._dropped(h, training)
-            bias = self.encoder_biases[k] if self.use_bias else None
-            h = self.activation(self._affine(h, self._kernel(k), bias))
-            if k == last and self.l2_normalize:
-                h = l2_normalize_safe(h)
-        return h
+        return self._encode(inputs, self._effective_kernels(), training)
 
     def decode(self, codes, training=None):
         """Map codes of shape `(..., code_size)` back to `(..., inputs)`."""
         self._check_built("decode")
         self._ensure_mask()
+        return self._decode(codes, self._effective_kernels(), training)
+
+    def call(self, inputs, training=None):
+        self._ensure_mask()
+        kernels = self._effective_kernels()  # masks unpacked once for both halves
+        return self._decode(self._encode(inputs, kernels, training), kernels, training)
+
+    def _encode(self, inputs, kernels, training):
+        inputs = ops.convert_to_tensor(inputs)  # lists and NumPy arrays have no usable dtype
+        self._check_features(inputs.shape)
+        h = ops.cast(inputs, self.compute_dtype)
+        last = len(kernels) - 1
+        for k, kernel in enumerate(kernels):
+            if k > 0:
+                h = self._dropped(h, training)
+            bias = self.encoder_biases[k] if self.use_bias else None
+            h = self.activation(self._affine(h, kernel, bias))
+            if k == last and self.l2_normalize:
+                h = l2_normalize_safe(h)
+        return h
+
+    def _decode(self, codes, kernels, training):
         codes = ops.convert_to_tensor(codes)
         check_last_axis(codes.shape, self.code_size, self.name, what="code")
         h = ops.cast(codes, self.compute_dtype)
-        for k in reversed(range(len(self.kernels))):
+        for k in reversed(range(len(kernels))):
             h = self._dropped(h, training)
             bias = self.decoder_biases[k] if self.use_bias else None
-            h = self._affine(h, ops.transpose(self._kernel(k)), bias)
+            h = self._affine(h, ops.transpose(kernels[k]), bias)
             h = self.output_activation(h) if k == 0 else self.activation(h)
         return h
-
-    def call(self, inputs, training=None):
-        return self.decode(self.encode(inputs, training=training), training=training)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
