@@ -44,6 +44,8 @@ MODES = {
             "few_labels": [100, 1000],
             "all_labels_n": 10000,
             "sklearn_max_iter": 20,
+            "kmeans_n_init": 3,
+            "sweep_size": 2,
         },
     },
     "full": {
@@ -60,6 +62,8 @@ MODES = {
             "few_labels": [100, 1000],
             "all_labels_n": 60000,
             "sklearn_max_iter": 200,
+            "kmeans_n_init": 10,
+            "sweep_size": 6,
         },
     },
 }

@@ -4,15 +4,17 @@ Run as a child process, one per backend (Keras fixes its backend at import):
 
     KERAS_BACKEND=jax python -m benchmarks.speed --json out.json
 
-For every architecture, precision and variant (`tied` = `DenseLayerAutoencoder`,
-`untied` = the same widths as six plain `Dense` layers) it builds a model,
-compiles it with Adam and binary cross-entropy (sigmoid units, the Vincent et
-al. recipe), warms it up (compilation), then times `reps` epochs of `steps`
-batches with `model.fit`. After every timed epoch it times the same step's
-matrix products alone (`gemm_floor`, on this backend's own matmul), so each
-repetition yields a step/floor ratio under the same machine load. The final
-reconstruction loss on the 10,000 test images is recorded to compare
-`mixed_bfloat16` with `float32` after the same steps from the same initial weights.
+For every architecture and precision it builds the variants (`tied` =
+`DenseLayerAutoencoder`, `untied` = the same widths as six plain `Dense`
+layers), compiles them with Adam and binary cross-entropy (sigmoid units, the
+Vincent et al. recipe) and warms them up (compilation). Then, `reps` times:
+one `fit` epoch of `steps` batches per variant (alternating their order), and
+one repetition of the same step's matrix products alone (`gemm_floor`, on this
+backend's own matmul). Ratios (step/floor, tied/untied) are taken within a
+repetition, so they compare measurements made under the same machine load.
+With `--loss-steps`, the tied model is also trained that many steps from the
+same initial weights in every precision and its test reconstruction loss kept,
+to compare `mixed_bfloat16` with `float32`.
 """
 
 import argparse
@@ -54,14 +56,11 @@ def build_model(variant, input_dim, layer_sizes):
 
 
 class EpochTimer(keras.callbacks.Callback):
-    """Times each epoch and, between epochs, one repetition of the GEMM floor."""
+    """Wall time and CPU share of each epoch (excluding `fit`'s set-up)."""
 
-    def __init__(self, floor, floor_iters):
+    def __init__(self):
         super().__init__()
-        self.floor = floor
-        self.floor_iters = floor_iters
-        self.epoch_seconds, self.floor_seconds, self.losses = [], [], []
-        self.epoch_cpu, self.floor_cpu = [], []
+        self.seconds, self.cpu, self.losses = [], [], []
 
     def on_epoch_begin(self, epoch, logs=None):
         self._cpu = cpu_seconds()
@@ -71,70 +70,89 @@ class EpochTimer(keras.callbacks.Callback):
         # float() waits for the last step (JAX dispatches asynchronously).
         self.losses.append(float(logs["loss"]))
         wall = time.perf_counter() - self._start
-        self.epoch_seconds.append(wall)
-        self.epoch_cpu.append((cpu_seconds() - self._cpu) / wall)
-        cpu = cpu_seconds()
-        start = time.perf_counter()
-        self.floor_seconds.append(self.floor.time(self.floor_iters))
-        self.floor_cpu.append((cpu_seconds() - cpu) / (time.perf_counter() - start))
+        self.seconds.append(wall)
+        self.cpu.append((cpu_seconds() - self._cpu) / wall)
 
 
-def measure(backend, arch_text, precision, variant, x_train, x_test, args):
-    input_dim, layer_sizes = parse_arch(arch_text)
+def _compiled_model(variant, input_dim, layer_sizes, precision, args):
     keras.config.set_dtype_policy(precision)
-    keras.utils.set_random_seed(args.seed)
+    keras.utils.set_random_seed(args.seed)  # the same initial weights in every precision
     try:
         model = build_model(variant, input_dim, layer_sizes)
-        model.compile(
-            optimizer=keras.optimizers.Adam(1e-3),
-            loss="binary_crossentropy",
-            jit_compile=args.jit_compile,
-        )
-        batch = args.batch_size
-        gemms = training_gemms(input_dim, layer_sizes, batch)
-        floor = make_floor(backend, gemms, FLOOR_DTYPE[precision])
-        x = x_train[: args.steps * batch]
-        warm = x_train[: args.warmup * batch]
-        start = time.perf_counter()
-        model.fit(warm, warm, batch_size=batch, epochs=1, shuffle=False, verbose=0)
-        warmup_seconds = time.perf_counter() - start
-        timer = EpochTimer(floor, max(2, args.steps // 2))
-        model.fit(
-            x, x, batch_size=batch, epochs=args.reps, shuffle=False, verbose=0, callbacks=[timer]
-        )
-        test_loss = float(model.evaluate(x_test, x_test, batch_size=1000, verbose=0))
     finally:
         keras.config.set_dtype_policy("float32")
-    steps = [t / args.steps for t in timer.epoch_seconds]
-    ratios = [s / f for s, f in zip(steps, timer.floor_seconds)]
-    step_median = statistics.median(steps)
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy",
+        jit_compile=args.jit_compile,
+    )
+    return model
+
+
+def measure(backend, arch_text, precision, variants, x_train, x_test, args):
+    """Time every variant and the floor in turn, `reps` times, under the same load.
+
+    Each repetition runs one `fit` epoch of `steps` batches per variant (the
+    order alternates between repetitions), then one repetition of the floor;
+    ratios are taken within a repetition, so load changes between repetitions
+    cancel out of them.
+    """
+    input_dim, layer_sizes = parse_arch(arch_text)
+    batch = args.batch_size
+    models = {v: _compiled_model(v, input_dim, layer_sizes, precision, args) for v in variants}
+    floor = make_floor(backend, training_gemms(input_dim, layer_sizes, batch), FLOOR_DTYPE[precision])
+    x = x_train[: args.steps * batch]
+    warm = x_train[: args.warmup * batch]
+    warmup_seconds = {}
+    for v, model in models.items():
+        start = time.perf_counter()
+        model.fit(warm, warm, batch_size=batch, epochs=1, shuffle=False, verbose=0)
+        warmup_seconds[v] = time.perf_counter() - start
+    timers = {v: EpochTimer() for v in variants}
+    floor_seconds, floor_cpu = [], []
+    for rep in range(args.reps):
+        for v in variants if rep % 2 == 0 else list(reversed(variants)):
+            models[v].fit(x, x, batch_size=batch, epochs=1, shuffle=False, verbose=0,
+                          callbacks=[timers[v]])
+        cpu, start = cpu_seconds(), time.perf_counter()
+        floor_seconds.append(floor.time(max(2, args.steps // 2)))
+        floor_cpu.append((cpu_seconds() - cpu) / (time.perf_counter() - start))
     flops = step_flops(input_dim, layer_sizes, batch)
-    result = {
-        "backend": backend,
-        "arch": arch_text,
-        "precision": precision,
-        "variant": variant,
-        "batch_size": batch,
-        "steps_per_rep": args.steps,
-        "total_train_steps": args.warmup + args.steps * args.reps,
-        "warmup_seconds": warmup_seconds,
-        "step_seconds": summarize(steps),
-        "floor_seconds": summarize(timer.floor_seconds),
-        "floor_library": backend,
-        "floor_dtype": FLOOR_DTYPE[precision],
-        "ratio_step_over_floor": summarize(ratios),
-        "samples_per_second": batch / step_median,
-        "floor_samples_per_second": batch / statistics.median(timer.floor_seconds),
-        "gflops_per_step": flops / 1e9,
-        "achieved_gflops": flops / step_median / 1e9,
-        "cpu_cores_busy_during_steps": statistics.median(timer.epoch_cpu),
-        "cpu_cores_busy_during_floor": statistics.median(timer.floor_cpu),
-        "train_loss_last_rep": timer.losses[-1],
-        "test_loss": test_loss,
-        "params": int(model.count_params()),
-    }
+    steps = {v: [t / args.steps for t in timers[v].seconds] for v in variants}
+    results = []
+    for v in variants:
+        ratios = [s / f for s, f in zip(steps[v], floor_seconds)]
+        step_median = statistics.median(steps[v])
+        result = {
+            "backend": backend,
+            "arch": arch_text,
+            "precision": precision,
+            "variant": v,
+            "batch_size": batch,
+            "steps_per_rep": args.steps,
+            "total_train_steps": args.warmup + args.steps * args.reps,
+            "warmup_seconds": warmup_seconds[v],
+            "step_seconds": summarize(steps[v]),
+            "floor_seconds": summarize(floor_seconds),
+            "floor_library": backend,
+            "floor_dtype": FLOOR_DTYPE[precision],
+            "ratio_step_over_floor": summarize(ratios),
+            "samples_per_second": batch / step_median,
+            "floor_samples_per_second": batch / statistics.median(floor_seconds),
+            "gflops_per_step": flops / 1e9,
+            "achieved_gflops": flops / step_median / 1e9,
+            "cpu_cores_busy_during_steps": statistics.median(timers[v].cpu),
+            "cpu_cores_busy_during_floor": statistics.median(floor_cpu),
+            "train_loss_last_rep": timers[v].losses[-1],
+            "test_loss": float(models[v].evaluate(x_test, x_test, batch_size=1000, verbose=0)),
+            "params": int(models[v].count_params()),
+        }
+        if v == "tied" and "untied" in variants:
+            # < 1 means the tied step is faster; paired within each repetition.
+            paired = [t / u for t, u in zip(steps["tied"], steps["untied"])]
+            result["tied_over_untied_step_time"] = summarize(paired)
+        results.append(result)
     keras.backend.clear_session()
-    return result
+    return results
 
 
 def loss_check(arch_text, precision, steps, x_train, x_test, args):
@@ -144,22 +162,12 @@ def loss_check(arch_text, precision, steps, x_train, x_test, args):
     `mixed_bfloat16` differ only in the precision of the computation.
     """
     input_dim, layer_sizes = parse_arch(arch_text)
-    keras.config.set_dtype_policy(precision)
-    keras.utils.set_random_seed(args.seed)
-    try:
-        model = build_model("tied", input_dim, layer_sizes)
-        model.compile(
-            optimizer=keras.optimizers.Adam(1e-3),
-            loss="binary_crossentropy",
-            jit_compile=args.jit_compile,
-        )
-        x = x_train[: steps * args.batch_size]
-        start = time.perf_counter()
-        history = model.fit(x, x, batch_size=args.batch_size, epochs=1, shuffle=False, verbose=0)
-        seconds = time.perf_counter() - start
-        test_loss = float(model.evaluate(x_test, x_test, batch_size=1000, verbose=0))
-    finally:
-        keras.config.set_dtype_policy("float32")
+    model = _compiled_model("tied", input_dim, layer_sizes, precision, args)
+    x = x_train[: steps * args.batch_size]
+    start = time.perf_counter()
+    history = model.fit(x, x, batch_size=args.batch_size, epochs=1, shuffle=False, verbose=0)
+    seconds = time.perf_counter() - start
+    test_loss = float(model.evaluate(x_test, x_test, batch_size=1000, verbose=0))
     keras.backend.clear_session()
     return {
         "arch": arch_text,
@@ -233,21 +241,22 @@ def main(argv=None):
         "results": [],
         "loss_check": [],
     }
+    variants = args.variants.split(",")
     for arch in args.archs.split(","):
         for precision in args.precisions.split(","):
-            for variant in args.variants.split(","):
-                r = measure(backend, arch, precision, variant, x_train, x_test, args)
+            for r in measure(backend, arch, precision, variants, x_train, x_test, args):
                 print(
-                    f"[speed {backend}] {arch} {precision} {variant}: "
+                    f"[speed {backend}] {arch} {precision} {r['variant']}: "
                     f"{r['step_seconds']['median'] * 1e3:.1f} ms/step, "
                     f"{r['samples_per_second']:.0f} samples/s, "
                     f"step/floor {r['ratio_step_over_floor']['median']:.2f}, "
-                    f"cores busy {r['cpu_cores_busy_during_steps']:.2f}, "
-                    f"test loss {r['test_loss']:.4f}",
+                    f"cores busy {r['cpu_cores_busy_during_steps']:.2f}"
+                    + (f", tied/untied step time {r['tied_over_untied_step_time']['median']:.2f}"
+                       if "tied_over_untied_step_time" in r else ""),
                     flush=True,
                 )
                 payload["results"].append(r)
-                write_json(args.json, payload)  # keep partial results if a later one fails
+            write_json(args.json, payload)  # keep partial results if a later one fails
     if args.loss_steps > 0:
         arch = args.archs.split(",")[0]
         for precision in args.precisions.split(","):

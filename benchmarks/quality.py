@@ -1,0 +1,301 @@
+"""Quality on Fashion-MNIST: classification (all and few labels) and clustering.
+
+    KERAS_BACKEND=jax python -m benchmarks.quality --json out.json --settings '{...}'
+
+For every seed: greedy pretraining of a sigmoid SdA (masking noise 0.1 / 0.2 /
+0.3 per layer) on unlabelled training images, then
+
+* all labels: the pretrained network fine-tuned (`to_classifier`) against the
+  same network from random initialisation, scikit-learn's `MLPClassifier`
+  (256-128-100, the dataset's benchmark-table architecture) and
+  `LogisticRegression`;
+* few labels: the same comparison with a stratified sample of 100 / 1,000
+  labelled images (pretraining still uses the unlabelled images);
+* clustering: k-means (10 clusters) on the code, on raw pixels and on PCA-50,
+  scored by Hungarian-matched accuracy and NMI on the test images;
+* a one-seed sweep of corruption kind / level and activation on the 1,000-label task.
+
+The settings (`run.py` MODES) decide how much of the data and how many epochs.
+"""
+
+import argparse
+import json
+import statistics
+import time
+
+from benchmarks._util import load_average, peak_rss_mib, quiet_backends, write_json
+
+quiet_backends()
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+from sklearn.cluster import KMeans  # noqa: E402
+from sklearn.decomposition import PCA  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+from sklearn.metrics import normalized_mutual_info_score  # noqa: E402
+from sklearn.neural_network import MLPClassifier  # noqa: E402
+
+from benchmarks.data import load_fashion_mnist  # noqa: E402
+from benchmarks.metrics import clustering_accuracy  # noqa: E402
+
+N_CLASSES = 10
+BASE_RECIPE = {"corruption": "masking", "corruption_level": [0.1, 0.2, 0.3], "activation": "sigmoid"}
+# The sweep: one change at a time from the base recipe.
+SWEEP = [
+    {"name": "masking 0.1/0.2/0.3, sigmoid (base)", **BASE_RECIPE},
+    {"name": "no corruption (plain AE), sigmoid", "corruption": "none", "corruption_level": 0.0,
+     "activation": "sigmoid"},
+    {"name": "masking 0.4, sigmoid", "corruption": "masking", "corruption_level": 0.4,
+     "activation": "sigmoid"},
+    {"name": "salt_and_pepper 0.25, sigmoid", "corruption": "salt_and_pepper",
+     "corruption_level": 0.25, "activation": "sigmoid"},
+    {"name": "gaussian 0.3, sigmoid", "corruption": "gaussian", "corruption_level": 0.3,
+     "activation": "sigmoid"},
+    {"name": "masking 0.1/0.2/0.3, relu", "corruption": "masking",
+     "corruption_level": [0.1, 0.2, 0.3], "activation": "relu"},
+]
+
+
+def stratified_indices(labels, n, rng):
+    """`n` indices with (as near as possible) the same count of every class."""
+    classes = np.unique(labels)
+    per_class = [n // len(classes) + (1 if i < n % len(classes) else 0) for i in range(len(classes))]
+    picked = [rng.choice(np.flatnonzero(labels == c), size=k, replace=False)
+              for c, k in zip(classes, per_class)]
+    return rng.permutation(np.concatenate(picked))
+
+
+def pretrain(x, settings, seed, recipe):
+    from tiedae.pretraining import StackedDenoisingAutoencoder
+
+    sda = StackedDenoisingAutoencoder(
+        settings["layer_sizes"],
+        activation=recipe["activation"],
+        corruption=recipe["corruption"],
+        corruption_level=recipe["corruption_level"],
+        epochs=settings["pretrain_epochs"],
+        batch_size=128,
+        seed=seed,
+        verbose=0,
+    )
+    start = time.perf_counter()
+    sda.pretrain(x)
+    return sda, time.perf_counter() - start
+
+
+def finetune_accuracy(sda, pretrained, x, y, x_test, y_test, epochs, batch_size, seed):
+    keras.utils.set_random_seed(seed)
+    model = sda.to_classifier(N_CLASSES, pretrained=pretrained)
+    model.fit(x, y, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0)
+    accuracy = float(model.evaluate(x_test, y_test, batch_size=1000, verbose=0)[1])
+    keras.backend.clear_session()
+    return accuracy
+
+
+def kmeans_scores(features, y, seed, n_init):
+    labels = KMeans(N_CLASSES, n_init=n_init, random_state=seed).fit_predict(features)
+    return clustering_accuracy(y, labels), float(normalized_mutual_info_score(y, labels))
+
+
+def sklearn_accuracy(kind, x, y, x_test, y_test, seed, max_iter):
+    import warnings
+
+    if kind == "mlp":
+        model = MLPClassifier(hidden_layer_sizes=(256, 128, 100), max_iter=max_iter, random_state=seed)
+    else:
+        model = LogisticRegression(max_iter=max_iter)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(x, y)
+    return float(model.score(x_test, y_test))
+
+
+def run_seed(seed, data, settings, out, log):
+    (x_train, y_train), (x_test, y_test) = data
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(x_train))
+    x_pre = x_train[order[: settings["n_pretrain"]]]
+    sda, seconds = pretrain(x_pre, settings, seed, BASE_RECIPE)
+    out["pretrain_seconds"].append(seconds)
+    log(f"seed {seed}: pretrained on {len(x_pre)} images in {seconds:.0f} s")
+
+    # Clustering of the test images.
+    n_init = settings.get("kmeans_n_init", 10)
+    pca = PCA(50, random_state=seed).fit(x_pre)
+    for name, features in (
+        ("k-means on SdA code", sda.transform(x_test)),
+        ("k-means on raw pixels", x_test),
+        ("k-means on PCA-50", pca.transform(x_test)),
+    ):
+        acc, nmi = kmeans_scores(features, y_test, seed, n_init)
+        out["clustering"].setdefault(name, {"accuracy": [], "NMI": []})
+        out["clustering"][name]["accuracy"].append(acc)
+        out["clustering"][name]["NMI"].append(nmi)
+        log(f"seed {seed}: {name}: accuracy {acc:.3f}, NMI {nmi:.3f}")
+
+    # All labels (or the mode's subsample of them).
+    lab = order[: settings["all_labels_n"]]
+    x_lab, y_lab = x_train[lab], y_train[lab]
+    for name, pretrained in (("SdA pretrained, fine-tuned", True), ("same network, random init", False)):
+        acc = finetune_accuracy(sda, pretrained, x_lab, y_lab, x_test, y_test,
+                                settings["finetune_epochs"], 128, seed)
+        out["all_labels"].setdefault(name, []).append(acc)
+        log(f"seed {seed}: all labels ({len(lab)}), {name}: {acc:.4f}")
+    for name, kind in (("sklearn MLPClassifier 256-128-100", "mlp"),
+                       ("sklearn LogisticRegression", "logreg")):
+        acc = sklearn_accuracy(kind, x_lab, y_lab, x_test, y_test, seed, settings["sklearn_max_iter"])
+        out["all_labels"].setdefault(name, []).append(acc)
+        log(f"seed {seed}: all labels ({len(lab)}), {name}: {acc:.4f}")
+
+    # Few labels: stratified samples, pretraining on all unlabelled images.
+    for n in settings["few_labels"]:
+        idx = stratified_indices(y_train, n, rng)
+        x_few, y_few = x_train[idx], y_train[idx]
+        for name, pretrained in (("SdA pretrained, fine-tuned", True), ("same network, random init", False)):
+            acc = finetune_accuracy(sda, pretrained, x_few, y_few, x_test, y_test,
+                                    settings["few_label_epochs"], 32, seed)
+            out["few_labels"].setdefault(str(n), {}).setdefault(name, []).append(acc)
+            log(f"seed {seed}: {n} labels, {name}: {acc:.4f}")
+        acc = sklearn_accuracy("logreg", x_few, y_few, x_test, y_test, seed, settings["sklearn_max_iter"])
+        out["few_labels"][str(n)].setdefault("sklearn LogisticRegression", []).append(acc)
+        log(f"seed {seed}: {n} labels, LogisticRegression: {acc:.4f}")
+    keras.backend.clear_session()
+
+
+def run_sweep(data, settings, out, log):
+    (x_train, y_train), (x_test, y_test) = data
+    seed = 0
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(x_train))
+    x_pre = x_train[order[: settings["n_pretrain"]]]
+    n = max(settings["few_labels"])
+    idx = stratified_indices(y_train, n, np.random.default_rng(1000 + seed))
+    for recipe in SWEEP[: settings.get("sweep_size", len(SWEEP))]:
+        sda, seconds = pretrain(x_pre, settings, seed, recipe)
+        acc = finetune_accuracy(sda, True, x_train[idx], y_train[idx], x_test, y_test,
+                                settings["few_label_epochs"], 32, seed)
+        codes = sda.transform(x_test)
+        km_acc, km_nmi = kmeans_scores(codes, y_test, seed, settings.get("kmeans_n_init", 10))
+        out["sweep"].append({"recipe": recipe["name"], "few_label_accuracy": acc,
+                             "kmeans_accuracy": km_acc, "kmeans_nmi": km_nmi,
+                             "pretrain_seconds": seconds})
+        log(f"sweep {recipe['name']}: {n} labels {acc:.4f}, k-means {km_acc:.3f}")
+        keras.backend.clear_session()
+
+
+def summarize_tables(out, settings):
+    s = settings
+    tables = []
+    tables.append({
+        "title": f"All labels: fine-tuned on {s['all_labels_n']:,} labelled images, "
+                 f"test accuracy on {s['n_test']:,} test images",
+        "columns": ["test accuracy"],
+        "rows": [{"method": m, "test accuracy": v} for m, v in out["all_labels"].items()],
+    })
+    for n, methods in out["few_labels"].items():
+        tables.append({
+            "title": f"Few labels: {int(n):,} labelled images (stratified), pretraining on "
+                     f"{s['n_pretrain']:,} unlabelled images",
+            "columns": ["test accuracy"],
+            "rows": [{"method": m, "test accuracy": v} for m, v in methods.items()],
+        })
+    tables.append({
+        "title": f"Clustering: k-means (10 clusters) on the {s['n_test']:,} test images",
+        "columns": ["accuracy", "NMI"],
+        "pct": {"NMI": False},
+        "rows": [{"method": m, **v} for m, v in out["clustering"].items()],
+    })
+    if out["sweep"]:
+        tables.append({
+            "title": f"Recipe sweep (seed 0, {max(s['few_labels']):,} labels, one change at a time)",
+            "columns": ["few-label accuracy", "k-means accuracy"],
+            "rows": [{"method": r["recipe"], "few-label accuracy": [r["few_label_accuracy"]],
+                      "k-means accuracy": [r["kmeans_accuracy"]]} for r in out["sweep"]],
+        })
+    return tables
+
+
+def evaluate_targets(out):
+    mean = statistics.fmean
+    targets = []
+    pre, ctl = "SdA pretrained, fine-tuned", "same network, random init"
+    if pre in out["all_labels"]:
+        targets.append({"what": "all labels, pretrained network test accuracy >= 90%",
+                        "measured": mean(out["all_labels"][pre]), "target": 0.90})
+    few = out["few_labels"]
+    if "100" in few:
+        p, c = mean(few["100"][pre]), mean(few["100"][ctl])
+        targets.append({"what": "100 labels, pretrained network >= 65%", "measured": p, "target": 0.65})
+        targets.append({"what": f"100 labels, pretrained minus random init >= 10 points "
+                                f"(random init {c:.2%})", "measured": p - c, "target": 0.10})
+    if "1000" in few:
+        targets.append({"what": "1,000 labels, pretrained network >= 83%",
+                        "measured": mean(few["1000"][pre]), "target": 0.83})
+    code = "k-means on SdA code"
+    if code in out["clustering"]:
+        targets.append({"what": "k-means on the code, clustering accuracy >= 62%",
+                        "measured": mean(out["clustering"][code]["accuracy"]), "target": 0.62})
+    for t in targets:
+        t["met"] = t["measured"] >= t["target"]
+    return targets
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", required=True)
+    parser.add_argument("--settings", required=True, help="JSON object (see run.py MODES)")
+    args = parser.parse_args(argv)
+    settings = json.loads(args.settings)
+
+    (x_train, y_train), (x_test, y_test) = load_fashion_mnist()
+    x_test, y_test = x_test[: settings["n_test"]], y_test[: settings["n_test"]]
+    data = ((x_train, y_train), (x_test, y_test))
+    out = {"pretrain_seconds": [], "clustering": {}, "all_labels": {}, "few_labels": {}, "sweep": []}
+    payload = {"backend": keras.backend.backend(), "settings": settings,
+               "load_average_start": load_average()}
+
+    def log(message):
+        print(f"[quality {payload['backend']}] {message}", flush=True)
+
+    def save():
+        payload.update(
+            raw=out,
+            tables=summarize_tables(out, settings),
+            targets=evaluate_targets(out),
+            peak_rss_mib=peak_rss_mib(),
+            load_average_end=load_average(),
+        )
+        write_json(args.json, payload)
+
+    sizes = "-".join(str(v) for v in [784] + list(settings["layer_sizes"]))
+    payload["description"] = (
+        f"Backend {payload['backend']}. SdA {sizes}, sigmoid, masking noise 0.1/0.2/0.3, Adam "
+        f"1e-3, batch 128, {settings['pretrain_epochs']} pretraining epochs per layer on "
+        f"{settings['n_pretrain']:,} unlabelled training images; fine-tuning "
+        f"{settings['finetune_epochs']} epochs (all labels) or {settings['few_label_epochs']} epochs "
+        f"(few labels, batch 32), Adam 1e-3. Mean ± standard deviation over "
+        f"{settings['seeds']} seed(s); test accuracy on the first {settings['n_test']:,} test images."
+    )
+    for seed in range(settings["seeds"]):
+        run_seed(seed, data, settings, out, log)
+        save()
+    if settings.get("sweep_size", len(SWEEP)) > 0:
+        run_sweep(data, settings, out, log)
+    save()
+    notes = []
+    if out["sweep"]:
+        best = max(out["sweep"], key=lambda r: r["few_label_accuracy"])
+        worst = min(out["sweep"], key=lambda r: r["few_label_accuracy"])
+        notes.append(
+            f"Sweep: best few-label recipe '{best['recipe']}' ({best['few_label_accuracy']:.2%}), "
+            f"worst '{worst['recipe']}' ({worst['few_label_accuracy']:.2%}); one seed, so "
+            "differences of a point or two are within noise."
+        )
+    notes.append(f"Mean pretraining time per seed: {statistics.fmean(out['pretrain_seconds']):.0f} s.")
+    payload["notes"] = notes
+    save()
+
+
+if __name__ == "__main__":
+    main()
