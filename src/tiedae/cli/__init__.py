@@ -1,7 +1,8 @@
 """The `tiedae` command: pretrain, finetune, embed, evaluate, demo.
 
-Keras reads its backend once, at import, so the backend is chosen here before
-anything imports Keras: `--backend`, else `KERAS_BACKEND`, else JAX.
+Keras reads its backend once, at import; the `tiedae` script (`tiedae_cli`)
+settles it before this package loads: `--backend`, else `KERAS_BACKEND`, else
+JAX. Here the choice is only checked against the Keras already running.
 """
 
 import argparse

@@ -1,5 +1,0 @@
-import sys
-
-from tiedae.cli import main
-
-sys.exit(main())
