@@ -4,6 +4,7 @@ import csv
 import io
 import json
 import os
+import shutil
 import time
 
 from tiedae.io.atomic import write_json, write_text
@@ -36,6 +37,7 @@ class RunDirectory:
         self.path = os.fspath(path)
         marker = os.path.join(self.path, MARKER)
         self.is_previous_run = os.path.isfile(marker)
+        self.created_here = False
         if must_exist:
             if not self.is_previous_run:
                 raise DataError(
@@ -55,9 +57,19 @@ class RunDirectory:
                 f"output directory {self.path!r} exists and is not a tiedae run; "
                 "choose another --run-dir or pass --overwrite."
             )
+        self.created_here = not os.path.exists(self.path)
         os.makedirs(self.path, exist_ok=True)
         if not self.is_previous_run:
             write_json(marker, {"created": time.strftime("%Y-%m-%dT%H:%M:%S")})
+
+    @staticmethod
+    def holds_run(path):
+        return os.path.isfile(os.path.join(os.fspath(path), MARKER))
+
+    def discard_if_new(self):
+        """Remove the folder if this object created it (a run that failed before any result)."""
+        if self.created_here:
+            shutil.rmtree(self.path, ignore_errors=True)
 
     def file(self, name):
         return os.path.join(self.path, name)

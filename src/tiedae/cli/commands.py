@@ -79,14 +79,13 @@ def check_features(stack, X, source):
         )
 
 
-def pretrain_stack(X, y, config, run, resume=False, verbose=1, image_shape=None):
+def pretrain_stack(stack, X, y, config, run, resume=False, image_shape=None):
     """The main job: greedy pretraining, then every file of the run directory."""
     started = time.perf_counter()
     if not resume:  # a fresh start: an old checkpoint of this run must not be picked up
         shutil.rmtree(PretrainingCheckpoint(run.path).directory, ignore_errors=True)
     kept, held_out = split_rows(len(X), config["validation_split"], config["seed"])
     validation = X[held_out] if len(held_out) else None
-    stack = build_stack(config, verbose=verbose)
     stack.pretrain(X[kept], validation_data=validation, run_dir=run.path, resume=resume)
     seconds = time.perf_counter() - started
 
@@ -169,16 +168,22 @@ def _last(values):
 
 
 def cmd_pretrain(args):
+    # Everything that can be checked is checked before the run directory exists.
     config = effective_config(args)
-    run = runs.RunDirectory(args.run_dir, overwrite=args.overwrite)
-    if run.is_previous_run and not (args.resume or args.overwrite):
+    X, y = read_data(args)
+    stack = build_stack(config, verbose=0 if args.quiet else 1)
+    if runs.RunDirectory.holds_run(args.run_dir) and not (args.resume or args.overwrite):
         raise DataError(
             f"{args.run_dir!r} already holds a run; pass --resume to continue it "
             "or --overwrite to start it again."
         )
-    X, y = read_data(args)
-    stack, metrics = pretrain_stack(X, y, config, run, resume=args.resume,
-                                    verbose=0 if args.quiet else 1, image_shape=args.image_shape)
+    run = runs.RunDirectory(args.run_dir, overwrite=args.overwrite)
+    try:
+        stack, metrics = pretrain_stack(stack, X, y, config, run, resume=args.resume,
+                                        image_shape=args.image_shape)
+    except ValueError:
+        run.discard_if_new()  # a run that failed on bad input leaves nothing behind
+        raise
     summary = [("run directory", run.path), ("time", f"{metrics['seconds']:.1f} s"),
                ("data", f"{X.shape[0]} x {X.shape[1]} -> code {metrics['code_size']}")]
     for k, layer in enumerate(metrics["layers"]):

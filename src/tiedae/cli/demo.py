@@ -11,7 +11,7 @@ import numpy as np
 from sklearn.datasets import load_digits
 
 from tiedae import runs
-from tiedae.cli.commands import print_summary, pretrain_stack, split_rows, train_classifier
+from tiedae.cli.commands import build_stack, print_summary, pretrain_stack, split_rows, train_classifier
 
 DEMO_CONFIG = {
     "layers": [256, 128],
@@ -42,9 +42,9 @@ def cmd_demo(args):
 
     config = dict(DEMO_CONFIG, seed=args.seed)
     run = runs.RunDirectory(args.run_dir, overwrite=True)
-    verbose = 0 if args.quiet else 1
+    stack = build_stack(config, verbose=0 if args.quiet else 1)
     print(f"Pretraining {config['layers']} on {len(train)} unlabelled digit images ...")
-    stack, metrics = pretrain_stack(X[train], y[train], config, run, verbose=verbose, image_shape=(8, 8))
+    stack, metrics = pretrain_stack(stack, X[train], y[train], config, run, image_shape=(8, 8))
 
     accuracies = {}
     for name, pretrained in (("pretrained", True), ("random_init", False)):
