@@ -228,8 +228,7 @@ _LOAD_SCRIPT = """
 import json, sys
 import numpy as np
 import keras
-# `import tiedae` alone is lazy; importing the layer modules registers them.
-import tiedae.corruption, tiedae.layers
+import tiedae  # what a user writes: registers every layer for load_model
 
 model_path, x_path, out_path = sys.argv[1:4]
 model = keras.models.load_model(model_path)
