@@ -23,18 +23,23 @@ $(STAMP): requirements.lock pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/tiedae demo
 
-# One pytest process per backend: Keras picks its backend at import time.
+# One pytest process per backend (Keras picks its backend at import time).
+# The three run side by side, each logging to .test-logs/BACKEND.log; the logs
+# are printed in order once all have finished. TEST_JOBS=1 runs them in turn.
+TEST_JOBS ?= 3
 test: $(STAMP)
-	@failed=""; \
-	for backend in $(BACKENDS); do \
-		echo "=== KERAS_BACKEND=$$backend ==="; \
-		KERAS_BACKEND=$$backend $(PY) -m pytest $(PYTEST_ARGS) || failed="$$failed $$backend"; \
+	@mkdir -p .test-logs; \
+	run() { KERAS_BACKEND=$$1 $(PY) -m pytest -p no:cacheprovider --basetemp=.test-logs/tmp-$$1 $(PYTEST_ARGS) > .test-logs/$$1.log 2>&1; echo $$? > .test-logs/$$1.rc; }; \
+	if [ "$(TEST_JOBS)" = 1 ]; then for b in $(BACKENDS); do run $$b; done; \
+	else for b in $(BACKENDS); do run $$b & done; wait; fi; \
+	failed=""; \
+	for b in $(BACKENDS); do \
+		echo "=== KERAS_BACKEND=$$b (exit $$(cat .test-logs/$$b.rc)) ==="; cat .test-logs/$$b.log; \
+		[ "$$(cat .test-logs/$$b.rc)" = 0 ] || failed="$$failed $$b"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "FAILED on:$$failed"; exit 1; fi; \
 	echo "all backends passed: $(BACKENDS)"
 
-# Benchmarks read Fashion-MNIST from the Debian package; install it when missing (as root).
-BENCH_ARGS ?=
 bench: $(STAMP)
 	dpkg -s dataset-fashion-mnist >/dev/null 2>&1 || apt-get install -y dataset-fashion-mnist \
 		|| (apt-get update && apt-get install -y dataset-fashion-mnist)
