@@ -1,4 +1,4 @@
-"""Read feature matrices and labels from .npy, .npz, .csv and .tsv files."""
+"""Read feature matrices and labels from .npy, .npz, .csv, .tsv, .h5ad and .mtx files."""
 
 import csv
 import os
@@ -8,7 +8,7 @@ import numpy as np
 
 from tiedae.io.errors import DataError
 
-MATRIX_FORMATS = (".npy", ".npz", ".csv", ".tsv", ".txt")
+MATRIX_FORMATS = (".npy", ".npz", ".csv", ".tsv", ".txt", ".h5ad", ".mtx", ".mtx.gz")
 
 
 def load_matrix(path, label_column=None, mmap=False):
@@ -17,14 +17,19 @@ def load_matrix(path, label_column=None, mmap=False):
     Args:
         path: A `.npy`, `.npz`, `.csv`, `.tsv` or `.txt` file. In an `.npz`
             the features are the array named `X` or `x` (or the only array),
-            and labels the array named `y` when present.
+            and labels the array named `y` when present. Also an AnnData
+            `.h5ad` file (its `X`; gene names from `var_names`), or a Matrix
+            Market `.mtx[.gz]` file or 10x folder (see `tiedae.io.mtx`).
         label_column: For delimited text, the name (with a header) or 0-based
             index of the column that holds the labels; it is removed from the
-            features.
-        mmap: Memory-map a `.npy` file instead of reading it into RAM.
+            features. For an `.h5ad`, a column of `obs`.
+        mmap: Memory-map a `.npy` file instead of reading it into RAM; for an
+            `.h5ad`, open it in backed mode (`X` stays on disk).
 
     Returns:
-        `(X, y, feature_names)`; `y` and `feature_names` may be `None`.
+        `(X, y, feature_names)`; `y` and `feature_names` may be `None`. `X`
+        is a `scipy.sparse` CSR matrix when the file stores it sparse
+        (`.mtx`, sparse `.h5ad`), never densified here.
 
     Raises:
         DataError: the file is missing, unreadable, truncated, not numeric or
@@ -33,9 +38,20 @@ def load_matrix(path, label_column=None, mmap=False):
     path = os.fspath(path)
     if not os.path.exists(path):
         raise DataError(f"input file {path!r} does not exist; check the path.")
+    lowered = path.lower()
+    if lowered.endswith((".mtx", ".mtx.gz")) or os.path.isdir(path):
+        from tiedae.io.mtx import load_mtx  # a 10x folder is a directory
+
+        X, y, names = load_mtx(path, label_column)
+        return check_matrix(X, path), y, names
     if not os.path.isfile(path):
         raise DataError(f"input path {path!r} is not a file.")
     ext = os.path.splitext(path)[1].lower()
+    if ext == ".h5ad":
+        from tiedae.io.anndata import load_h5ad
+
+        X, y, names = load_h5ad(path, label_column=label_column, backed=mmap)
+        return check_matrix(X, path), y, names
     if ext == ".npy":
         X, y, names = _load_npy(path, mmap), None, None
     elif ext == ".npz":
@@ -56,7 +72,25 @@ def load_matrix(path, label_column=None, mmap=False):
 
 
 def check_matrix(X, source="input"):
-    """Check that X is a non-empty, finite, numeric 2-D array; return it."""
+    """Check that X is a non-empty, finite, numeric 2-D array; return it.
+
+    A sparse matrix is checked through its stored values; an on-disk matrix
+    (memory map, backed `.h5ad`) only by shape and dtype, since scanning it
+    would read it all (streaming checks its batches).
+    """
+    import scipy.sparse
+
+    if scipy.sparse.issparse(X) or not isinstance(X, np.ndarray):
+        values = X.data if scipy.sparse.issparse(X) else None
+        if len(X.shape) != 2 or X.shape[0] == 0 or X.shape[1] == 0:
+            raise DataError(f"{source}: expected a non-empty 2-D matrix; got shape {X.shape}.")
+        dtype = np.dtype(X.dtype)
+        if not np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.complexfloating):
+            raise DataError(f"{source}: expected numbers but the matrix has dtype {dtype}.")
+        if values is not None and not np.all(np.isfinite(values)):
+            n_bad = int(values.size - np.count_nonzero(np.isfinite(values)))
+            raise DataError(f"{source}: {n_bad} stored value(s) are NaN or infinite; impute or drop them first.")
+        return X
     if X.ndim == 1:
         raise DataError(
             f"{source}: expected a 2-D matrix (samples x features) but got a 1-D "
