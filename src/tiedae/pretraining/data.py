@@ -26,6 +26,10 @@ def check_matrix(x, name="x", n_features=None):
     """
     if x is None:
         raise ValueError(f"`{name}` is None; pass a 2-D array of shape (n_samples, n_features).")
+    from tiedae.pretraining.streaming import as_streamed, is_streamed
+
+    if is_streamed(x):  # on disk: checked by shape here, by value as it is streamed
+        return as_streamed(x, name, n_features=n_features)
     if is_sparse(x):
         x = _sp.csr_matrix(x)
         values = x.data

@@ -15,6 +15,7 @@ The corruption layer draws new noise at every step. The clean codes of each
 layer are computed once, in batches, before that layer trains.
 """
 
+import functools
 import json
 import numbers
 import zipfile
@@ -24,6 +25,12 @@ import numpy as np
 
 from tiedae._validation import check_layer_sizes, check_non_negative, check_rate, check_seed
 from tiedae.corruption import CORRUPTION_KINDS, get_corruption
+from tiedae.distribution import (
+    batch_multiple,
+    check_data_parallel,
+    data_parallel_scope,
+    process_shard,
+)
 from tiedae.layers.dense_autoencoder import DenseLayerAutoencoder
 from tiedae.pretraining.checkpoint import PretrainingCheckpoint, check_resumable, data_signature
 from tiedae.pretraining.data import (
@@ -34,6 +41,7 @@ from tiedae.pretraining.data import (
     map_in_batches,
 )
 from tiedae.pretraining.layerwise_autoencoder import LayerwiseTiedAutoencoder
+from tiedae.pretraining.streaming import RowBatches, is_streamed, map_rows
 
 LOSS_ALIASES = {
     "auto": "auto",
@@ -79,6 +87,17 @@ def _layer_arrays(autoencoder, k):
         "encoder_bias": keras.ops.convert_to_numpy(autoencoder.encoder_biases[k]),
         "decoder_bias": keras.ops.convert_to_numpy(autoencoder.decoder_biases[k]),
     }
+
+
+def _under_data_parallel(method):
+    """Run `method` under the object's `data_parallel` distribution (if any)."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with data_parallel_scope(self.data_parallel):
+            return method(self, *args, **kwargs)
+
+    return wrapper
 
 
 def _history_dict(history):
@@ -129,6 +148,18 @@ class StackedDenoisingAutoencoder:
             Python's, NumPy's and the backend's global generators.
         verbose: 0 (silent), 1 (one line per layer and Keras progress bars) or
             2 (one line per epoch).
+        data_parallel: `False` (default), `True` (all devices), a number of
+            devices or a list of device names: train under a
+            `keras.distribution.DataParallel` (JAX backend only; see
+            `tiedae.distribution`). `batch_size` must be a multiple of the
+            number of devices; a last batch that does not split evenly is cut.
+
+    Data may be larger than memory: `x` (and the validation data) may be a
+    memory-mapped `.npy` (`np.load(path, mmap_mode="r")`), a backed `.h5ad`
+    matrix or a `tiedae.pretraining.streaming.StreamedMatrix`. It is then read
+    in shuffled windows of batches, and the clean codes of every layer go to
+    a temporary memory-mapped file instead of RAM (see
+    `tiedae.pretraining.streaming`).
 
     Attributes (set by `pretrain`):
         autoencoder_: The built `LayerwiseTiedAutoencoder` (a
@@ -164,6 +195,7 @@ class StackedDenoisingAutoencoder:
         finetune_epochs=0,
         seed=None,
         verbose=1,
+        data_parallel=False,
     ):
         self.layer_sizes = check_layer_sizes(layer_sizes)
         n = len(self.layer_sizes)
@@ -233,6 +265,7 @@ class StackedDenoisingAutoencoder:
         _check_epochs(finetune_epochs, "finetune_epochs")
         if verbose not in (0, 1, 2):
             raise ValueError(f"`verbose` must be 0, 1 or 2; received {verbose!r}.")
+        self.data_parallel = check_data_parallel(data_parallel, check_backend=False)
 
     # ------------------------------------------------------------------ config
 
@@ -251,6 +284,7 @@ class StackedDenoisingAutoencoder:
             "finetune_epochs": int(self.finetune_epochs),
             "seed": self.seed,
             "verbose": self.verbose,
+            "data_parallel": self.data_parallel,
         }
 
     @classmethod
@@ -262,9 +296,11 @@ class StackedDenoisingAutoencoder:
         return f"{type(self).__name__}({args})"
 
     def _resume_config(self):
-        # verbose does not change the result, so a resumed run may change it.
+        # verbose and data_parallel do not change the result (beyond the order
+        # of floating-point sums), so a resumed run may change them.
         config = self.get_config()
         config.pop("verbose")
+        config.pop("data_parallel")
         return config
 
     # ----------------------------------------------------------------- helpers
@@ -342,6 +378,17 @@ class StackedDenoisingAutoencoder:
     def _fit(self, model, x, validation, epochs, callbacks):
         if epochs == 0:
             return None
+        multiple, shard = batch_multiple(), process_shard()
+        if is_streamed(x) or is_streamed(validation) or multiple > 1 or shard is not None:
+            # Out-of-core or data-parallel: our batches, in our (shuffled) order.
+            data = RowBatches(x, self.batch_size, multiple_of=multiple, shard=shard)
+            val = None if validation is None else RowBatches(
+                validation, self.batch_size, shuffle=False, multiple_of=multiple, shard=shard
+            )
+            return model.fit(
+                data, epochs=epochs, validation_data=val, callbacks=callbacks, shuffle=False,
+                verbose=self.verbose,
+            )
         if is_sparse(x):
             data = SparseBatches(x, self.batch_size)
             val = None if validation is None else SparseBatches(validation, self.batch_size, False)
@@ -385,6 +432,7 @@ class StackedDenoisingAutoencoder:
         history = self._fit(model, x, x_val, self._epochs[k], callbacks)
         return dae, _history_dict(history)
 
+    @_under_data_parallel
     def pretrain(self, x, validation_data=None, callbacks=None, run_dir=None, resume=False):
         """Greedy layer-wise pretraining, then optional end-to-end fine-tuning.
 
@@ -467,9 +515,10 @@ class StackedDenoisingAutoencoder:
             self.losses_.append(loss)
             arrays.append(layer)
             if k + 1 < n:  # the next layer's clean codes, once, in batches
-                codes = map_in_batches(dae.encode, codes, batch)
+                # (to a temporary memory-mapped file when the input is on disk)
+                codes = map_rows(dae.encode, codes, batch)
                 if val_codes is not None:
-                    val_codes = map_in_batches(dae.encode, val_codes, batch)
+                    val_codes = map_rows(dae.encode, val_codes, batch)
 
         self.autoencoder_ = self._build_autoencoder(arrays)
         if self.finetune_epochs > 0:
@@ -518,6 +567,7 @@ class StackedDenoisingAutoencoder:
 
     # -------------------------------------------------------------- fine-tuning
 
+    @_under_data_parallel
     def finetune(self, x, validation_data=None, epochs=None, callbacks=None):
         """Train the deep tied autoencoder end to end as a denoising autoencoder.
 
