@@ -12,6 +12,8 @@ from tiedae.pretraining import PretrainingCheckpoint, StackedDenoisingAutoencode
 from tiedae.pretraining import checkpoint as checkpoint_module
 
 CONFIG = dict(layer_sizes=[16, 8, 4], epochs=2, batch_size=64, corruption_level=0.25, verbose=0)
+# Exact equality: on CPU, the same seeds give bit-identical training on all
+# three backends, so a resumed run must match to the last bit.
 
 
 class Interrupted(Exception):
@@ -45,10 +47,9 @@ def weights(sda):
     return [to_numpy(v) for v in sda.autoencoder_.weights]
 
 
-@pytest.mark.parametrize("finetune_epochs", [0, 1])
-def test_resume_after_an_interruption_equals_an_uninterrupted_run(digits, tmp_path, finetune_epochs):
+def test_resume_after_an_interruption_equals_an_uninterrupted_run(digits, tmp_path):
     x = digits[0][:256]
-    config = dict(CONFIG, seed=11, finetune_epochs=finetune_epochs)
+    config = dict(CONFIG, seed=11, finetune_epochs=1)
     reference = StackedDenoisingAutoencoder(**config).pretrain(x, run_dir=tmp_path / "a")
 
     # Interrupted while starting layer 2: layers 0 and 1 are on disk.
@@ -66,14 +67,14 @@ def test_resume_after_an_interruption_equals_an_uninterrupted_run(digits, tmp_pa
     resumed = StackedDenoisingAutoencoder(**config).pretrain(
         x, run_dir=tmp_path / "b", resume=True, callbacks=[counter]
     )
-    # Only layer 2 (and the fine-tuning) trained again.
-    assert counter.fits == 1 + (finetune_epochs > 0)
+    # Only layer 2 and the fine-tuning trained again.
+    assert counter.fits == 2
     assert resumed.history_ == reference.history_
     assert resumed.finetune_history_ == reference.finetune_history_
     for a, b in zip(weights(resumed), weights(reference)):
         np.testing.assert_array_equal(a, b)
 
-    # Resuming a finished run trains nothing and restores the same weights.
+    # Resuming a finished run trains nothing and restores the same (fine-tuned) weights.
     counter = CountFits()
     again = StackedDenoisingAutoencoder(**config).pretrain(
         x, run_dir=tmp_path / "b", resume=True, callbacks=[counter]

@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+from sklearn.datasets import load_digits
 
 from tests.conftest import to_numpy
 from tiedae.pretraining import (
@@ -13,9 +14,11 @@ from tiedae.pretraining import (
 )
 
 
-@pytest.fixture
-def stack(digits):
-    x = digits[0][:256]
+@pytest.fixture(scope="module")
+def stack():
+    # One stack for the module: these tests only read it (every hand-off copies
+    # its weights into new layers), and each pretraining costs a compilation.
+    x = load_digits().data[:256].astype(np.float32) / 16.0
     return StackedDenoisingAutoencoder([16, 8], epochs=1, batch_size=64, seed=4, verbose=0).pretrain(x)
 
 

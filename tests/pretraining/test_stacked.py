@@ -10,6 +10,8 @@ import scipy.sparse as sp
 from tests.conftest import to_numpy
 from tiedae.layers import DenseLayerAutoencoder
 from tiedae.pretraining import LayerwiseTiedAutoencoder, StackedDenoisingAutoencoder
+from tiedae.pretraining import data as data_module
+from tiedae.pretraining.data import SparseBatches
 
 
 def sigmoid(z):
@@ -120,8 +122,9 @@ def test_each_layer_is_fitted_on_corrupted_clean_codes_against_the_clean_codes(d
 
 def test_greedy_pretraining_lowers_each_layers_heldout_reconstruction_loss(digits):
     x = digits[0]
-    train, held_out = x[:1200], x[1200:]
-    config = dict(layer_sizes=[24, 12], corruption_level=0.2, batch_size=64, seed=5, verbose=0)
+    # Whole batches only (a partial last batch would cost JAX another compilation).
+    train, held_out = x[:1200], x[1200:1680]
+    config = dict(layer_sizes=[24, 12], corruption_level=0.2, batch_size=80, seed=5, verbose=0)
     trained = StackedDenoisingAutoencoder(epochs=3, **config).pretrain(
         train, validation_data=held_out
     )
@@ -267,33 +270,50 @@ def test_save_load_and_pickle_round_trip(digits, tmp_path):
     np.testing.assert_allclose(to_numpy(model(x)), sda.reconstruct(x), atol=1e-6)
 
 
-def test_sparse_input_is_densified_per_batch(digits):
+def test_sparse_input_small_is_densified_once_and_large_per_batch(digits, monkeypatch):
     x = digits[0][:150]
-    sda = StackedDenoisingAutoencoder([8], epochs=2, batch_size=50, seed=0, verbose=0)
+    config = dict(layer_sizes=[8], epochs=2, batch_size=50, seed=0, verbose=0)
+    dense = StackedDenoisingAutoencoder(**config).pretrain(x)
+    small = StackedDenoisingAutoencoder(**config).pretrain(sp.csr_matrix(x))
+    for a, b in zip(small.autoencoder_.weights, dense.autoencoder_.weights):
+        np.testing.assert_array_equal(to_numpy(a), to_numpy(b))
+
+    # Above the limit, fit gets batches densified one at a time.
+    monkeypatch.setattr(data_module, "DENSIFY_LIMIT", 0)
+    seen = []
+    original_fit = keras.Model.fit
+
+    def fit(self, x=None, *args, **kwargs):
+        seen.append(x)
+        return original_fit(self, x, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "fit", fit)
+    sda = StackedDenoisingAutoencoder(**config)
     sda.pretrain(sp.csr_matrix(x), validation_data=sp.csr_matrix(x[:30]))
+    assert isinstance(seen[0], SparseBatches) and len(seen[0]) == 3
+    batch, target = seen[0][0]
+    assert isinstance(batch, np.ndarray) and batch.shape == (50, 64)
+    np.testing.assert_array_equal(batch, target)
     assert len(sda.history_[0]["loss"]) == 2 and np.isfinite(sda.history_[0]["val_loss"]).all()
     np.testing.assert_array_equal(sda.transform(sp.csr_matrix(x)), sda.transform(x))
 
 
-@pytest.mark.parametrize(
-    "x, message",
-    [
+def test_bad_data_raises_one_clear_value_error():
+    cases = [
         (np.zeros(10, np.float32), "must be 2-D"),
         (np.zeros((0, 4), np.float32), "empty"),
         (np.array([[1.0, np.nan], [np.inf, 2.0], [np.nan, 0.0]]), "contains 3 NaN or infinite"),
         (np.array([["a", "b"]]), "real numbers"),
         (np.ones((3, 2), np.complex64), "real numbers"),
-    ],
-)
-def test_bad_data_raises_one_clear_value_error(x, message):
+    ]
     sda = StackedDenoisingAutoencoder([4], epochs=1, verbose=0)
-    with pytest.raises(ValueError, match=message):
-        sda.pretrain(x)
+    for x, message in cases:
+        with pytest.raises(ValueError, match=message):
+            sda.pretrain(x)
 
 
-@pytest.mark.parametrize(
-    "kwargs, message",
-    [
+def test_bad_arguments_raise_value_errors_naming_them():
+    cases = [
         (dict(layer_sizes=[]), "layer_sizes"),
         (dict(layer_sizes=[4, -1]), "layer_sizes"),
         (dict(layer_sizes=[4, 2], epochs=[1]), "`epochs` has 1 entries"),
@@ -307,11 +327,10 @@ def test_bad_data_raises_one_clear_value_error(x, message):
         (dict(layer_sizes=[4], batch_size=0), "batch_size"),
         (dict(layer_sizes=[4], epochs=-1), "epochs"),
         (dict(layer_sizes=[4], seed=-3), "seed"),
-    ],
-)
-def test_bad_arguments_raise_value_errors_naming_them(kwargs, message):
-    with pytest.raises(ValueError, match=message):
-        StackedDenoisingAutoencoder(**kwargs)
+    ]
+    for kwargs, message in cases:
+        with pytest.raises(ValueError, match=message):
+            StackedDenoisingAutoencoder(**kwargs)
 
 
 def test_methods_need_a_pretrained_stack_and_matching_features(digits):

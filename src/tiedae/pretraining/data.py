@@ -1,7 +1,8 @@
 """Input checks and batching for pretraining: dense arrays or scipy sparse matrices.
 
-Sparse matrices are never densified as a whole: batches are densified one at a
-time, so a large count matrix costs one dense batch of memory.
+Large sparse matrices are never densified as a whole: batches are densified
+one at a time, so a large count matrix costs one dense batch of memory. Small
+ones (up to `DENSIFY_LIMIT` entries) are densified once, which is faster.
 """
 
 import keras
@@ -75,6 +76,18 @@ def check_matrix(x, name="x", n_features=None):
         x.data = values
         return x
     return values
+
+
+#: Sparse matrices with at most this many entries (64 MiB as float32) are
+#: densified whole: cheaper than feeding them batch by batch through Python.
+DENSIFY_LIMIT = 2**24
+
+
+def densify_if_small(x):
+    """A small sparse matrix as a dense float32 array; anything else unchanged."""
+    if is_sparse(x) and x.shape[0] * x.shape[1] <= DENSIFY_LIMIT:
+        return np.asarray(x.toarray(), dtype=np.float32)
+    return x
 
 
 def data_range(x):

@@ -37,6 +37,7 @@ from tiedae.pretraining.data import (
     SparseBatches,
     check_matrix,
     data_range,
+    densify_if_small,
     is_sparse,
     map_in_batches,
 )
@@ -452,8 +453,8 @@ class StackedDenoisingAutoencoder:
         Returns:
             `self`.
         """
-        x = check_matrix(x, "x")
-        x_val = self._validation_matrix(validation_data, x.shape[1])
+        x = densify_if_small(check_matrix(x, "x"))
+        x_val = densify_if_small(self._validation_matrix(validation_data, x.shape[1]))
         callbacks = list(callbacks) if callbacks else []
         n = len(self.layer_sizes)
         if resume and run_dir is None:
@@ -585,8 +586,8 @@ class StackedDenoisingAutoencoder:
             `self`.
         """
         self._check_fitted("finetune")
-        x = check_matrix(x, "x", n_features=self.input_dim_)
-        x_val = self._validation_matrix(validation_data, self.input_dim_)
+        x = densify_if_small(check_matrix(x, "x", n_features=self.input_dim_))
+        x_val = densify_if_small(self._validation_matrix(validation_data, self.input_dim_))
         epochs = _check_epochs(self.finetune_epochs if epochs is None else epochs, "epochs")
         n = len(self.layer_sizes)
         seed = self._seed_everything(n)
