@@ -39,13 +39,15 @@ def load_matrix(path, label_column=None, mmap=False):
     if not os.path.exists(path):
         raise DataError(f"input file {path!r} does not exist; check the path.")
     lowered = path.lower()
-    if lowered.endswith((".mtx", ".mtx.gz")) or os.path.isdir(path):
-        from tiedae.io.mtx import load_mtx  # a 10x folder is a directory
+    if lowered.endswith((".mtx", ".mtx.gz")) or _is_10x_folder(path):
+        from tiedae.io.mtx import load_mtx
 
         X, y, names = load_mtx(path, label_column)
         return check_matrix(X, path), y, names
     if not os.path.isfile(path):
-        raise DataError(f"input path {path!r} is not a file.")
+        raise DataError(
+            f"input path {path!r} is not a file (nor a 10x folder holding matrix.mtx[.gz])."
+        )
     ext = os.path.splitext(path)[1].lower()
     if ext == ".h5ad":
         from tiedae.io.anndata import load_h5ad
@@ -69,6 +71,12 @@ def load_matrix(path, label_column=None, mmap=False):
             "Put labels in an array 'y' of the .npz or pass --labels FILE."
         )
     return check_matrix(X, path), y, names
+
+
+def _is_10x_folder(path):
+    return os.path.isdir(path) and any(
+        os.path.isfile(os.path.join(path, name)) for name in ("matrix.mtx", "matrix.mtx.gz")
+    )
 
 
 def check_matrix(X, source="input"):
