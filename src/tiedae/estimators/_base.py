@@ -1,0 +1,36 @@
+"""Helpers shared by the scikit-learn estimators."""
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+
+def derive_seed(random_state):
+    """A non-negative int seed for the Keras side from a scikit-learn `random_state`.
+
+    An int gives the same seed every time (reproducible fits); `None` draws
+    from NumPy's global generator; a `RandomState` is advanced by one draw.
+    """
+    return int(check_random_state(random_state).randint(0, 2**30))
+
+
+def sda_params(estimator, epochs, seed):
+    """The `StackedDenoisingAutoencoder` arguments held by an estimator."""
+    return dict(
+        layer_sizes=list(estimator.layer_sizes)
+        if isinstance(estimator.layer_sizes, (list, tuple))
+        else estimator.layer_sizes,
+        activation=estimator.activation,
+        corruption=estimator.corruption,
+        corruption_level=estimator.corruption_level,
+        loss=estimator.loss,
+        optimizer=estimator.optimizer,
+        learning_rate=estimator.learning_rate,
+        epochs=epochs,
+        batch_size=estimator.batch_size,
+        seed=seed,
+        verbose=estimator.verbose,
+    )
+
+
+def as_float32(x):
+    return x if x.dtype == np.float32 else x.astype(np.float32)

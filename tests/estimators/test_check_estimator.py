@@ -1,0 +1,74 @@
+"""scikit-learn's own estimator checks, with tiny configurations.
+
+The classifier gets just enough supervised epochs for `check_classifiers_train`'s
+accuracy threshold on its small blob problem; everything else is minimal.
+
+Budget: the full battery fits each estimator about a hundred times. On PyTorch
+(no compilation) that takes seconds, so it runs in full there. On JAX and
+TensorFlow every fit compiles a new train step, so by default only the checks
+whose outcome can depend on the backend run there (numerics and determinism,
+pickling, read-only and degenerate inputs; `check_classifiers_train` in its
+plain variant); the others exercise the estimators' Python code (inputs are
+validated and cast to float32 before Keras sees them), which is the same on
+every backend. Set `TIEDAE_FULL_SKLEARN_CHECKS=1` to run the full battery on
+every backend (it passes on all three).
+"""
+
+import functools
+import os
+
+import keras
+import pytest
+from sklearn.utils._testing import SkipTest
+from sklearn.utils.estimator_checks import estimator_checks_generator
+
+from tiedae.estimators import PretrainedMLPClassifier, TiedAutoencoderTransformer
+
+BACKEND_SENSITIVE = {
+    "check_classifiers_train",
+    "check_estimators_pickle",
+    "check_fit_idempotent",
+    "check_fit2d_1feature",
+    "check_fit2d_1sample",
+    "check_methods_sample_order_invariance",
+    "check_methods_subset_invariance",
+    "check_readonly_memmap_input",
+    "check_transformer_general",
+    "check_transformer_preserve_dtypes",
+}
+FULL = keras.backend.backend() == "torch" or os.environ.get("TIEDAE_FULL_SKLEARN_CHECKS") == "1"
+# Skips that do not depend on the estimator (optional array-API support not enabled).
+ALLOWED_SKIPS = {"check_array_api_input"}
+
+
+def check_name(check):
+    return (check.func if isinstance(check, functools.partial) else check).__name__
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        TiedAutoencoderTransformer((3,), epochs=1, batch_size=512),
+        PretrainedMLPClassifier(
+            (16,), activation="tanh", pretrain_epochs=1, epochs=3, learning_rate=0.1,
+            batch_size=512,
+        ),
+    ],
+    ids=lambda estimator: type(estimator).__name__,
+)
+def test_passes_sklearn_estimator_checks(estimator):
+    ran, problems = [], []
+    for instance, check in estimator_checks_generator(estimator, legacy=True):
+        name = check_name(check)
+        if not FULL and (name not in BACKEND_SENSITIVE or getattr(check, "keywords", None)):
+            continue
+        try:
+            check(instance)
+            ran.append(name)
+        except SkipTest as skip:
+            if name not in ALLOWED_SKIPS:
+                problems.append(f"{name}: skipped ({skip})")
+        except Exception as error:  # report every failing check, not just the first
+            problems.append(f"{name}: {type(error).__name__}: {error}")
+    assert not problems, "\n".join(problems)
+    assert len(ran) >= (40 if FULL else 8)
