@@ -32,7 +32,12 @@ from tiedae.layers import (  # noqa: E402
     TiedDecoder,
     TiedEncoder,
 )
-from tiedae.pretraining import StackedDenoisingAutoencoder  # noqa: E402
+from tiedae.pretraining import (  # noqa: E402
+    LayerwiseTiedAutoencoder,
+    StackedDenoisingAutoencoder,
+    fit_with_unfreezing,
+)
+from tiedae.estimators import PretrainedMLPClassifier, TiedAutoencoderTransformer  # noqa: E402
 
 __all__ = [
     "AdditiveGaussianNoise",
@@ -42,13 +47,17 @@ __all__ = [
     "GeneSet",
     "GeneSetAdjacency",
     "GeneSetReport",
+    "LayerwiseTiedAutoencoder",
     "MaskedLayerAutoencoder",
     "MaskingNoise",
+    "PretrainedMLPClassifier",
     "SaltAndPepperNoise",
     "SparseLayerAutoencoder",
     "StackedDenoisingAutoencoder",
+    "TiedAutoencoderTransformer",
     "TiedDecoder",
     "TiedEncoder",
+    "fit_with_unfreezing",
     "gene_set_adjacency",
     "get_corruption",
     "gmt_adjacency",
