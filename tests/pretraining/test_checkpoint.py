@@ -49,7 +49,7 @@ def weights(sda):
 
 def test_resume_after_an_interruption_equals_an_uninterrupted_run(digits, tmp_path):
     x = digits[0][:256]
-    config = dict(CONFIG, seed=11, finetune_epochs=1)
+    config = dict(CONFIG, layer_sizes=[16, 8, 4], epochs=[1, 1, 2], seed=11, finetune_epochs=1)
     reference = StackedDenoisingAutoencoder(**config).pretrain(x, run_dir=tmp_path / "a")
 
     # Interrupted while starting layer 2: layers 0 and 1 are on disk.
@@ -59,6 +59,7 @@ def test_resume_after_an_interruption_equals_an_uninterrupted_run(digits, tmp_pa
         )
     manifest = PretrainingCheckpoint(tmp_path / "b").read_manifest()
     assert manifest["completed_layers"] == 2
+    assert manifest["history"] == reference.history_[:2]
     assert sorted(os.listdir(tmp_path / "b" / "checkpoint")) == [
         "layer_0.weights.npz", "layer_1.weights.npz", "manifest.json"
     ]

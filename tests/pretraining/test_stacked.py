@@ -41,13 +41,7 @@ def numpy_codes(sda, x, depth):
     return h
 
 
-@pytest.fixture
-def spy(monkeypatch):
-    """Record what every `fit` receives and what each training step really computes on.
-
-    The training runs eagerly so that the values seen inside the step are
-    concrete arrays on every backend.
-    """
+def _spy(monkeypatch, steps):
     records = {"fits": [], "steps": [], "autoencoder_inputs": []}
     original_fit = keras.Model.fit
     original_call = DenseLayerAutoencoder.call
@@ -55,7 +49,8 @@ def spy(monkeypatch):
 
     def fit(self, x=None, y=None, *args, **kwargs):
         records["fits"].append({"model": self, "x": x, "y": y})
-        self.run_eagerly = True
+        if steps:
+            self.run_eagerly = True
         return original_fit(self, x, y, *args, **kwargs)
 
     def call(self, inputs, training=None):
@@ -71,9 +66,26 @@ def spy(monkeypatch):
         )
 
     monkeypatch.setattr(keras.Model, "fit", fit)
-    monkeypatch.setattr(DenseLayerAutoencoder, "call", call)
-    monkeypatch.setattr(keras.Model, "compute_loss", compute_loss)
+    if steps:
+        monkeypatch.setattr(DenseLayerAutoencoder, "call", call)
+        monkeypatch.setattr(keras.Model, "compute_loss", compute_loss)
     return records
+
+
+@pytest.fixture
+def spy(monkeypatch):
+    """Record what every `fit` receives and what each training step really computes on.
+
+    The training runs eagerly so that the values seen inside the step are
+    concrete arrays on every backend.
+    """
+    return _spy(monkeypatch, steps=True)
+
+
+@pytest.fixture
+def fits(monkeypatch):
+    """Record the model, x and y of every `fit` (training itself unchanged)."""
+    return _spy(monkeypatch, steps=False)["fits"]
 
 
 def test_each_layer_is_fitted_on_corrupted_clean_codes_against_the_clean_codes(digits, spy):
@@ -146,13 +158,13 @@ def test_greedy_pretraining_lowers_each_layers_heldout_reconstruction_loss(digit
     assert not np.array_equal(layer_weights(trained, 0)[0], layer_weights(untrained, 0)[0])
 
 
-def test_autoencoder_carries_each_layers_weights_and_encodes_like_the_stack(digits, spy):
+def test_autoencoder_carries_each_layers_weights_and_encodes_like_the_stack(digits, fits):
     x = digits[0][:200]
     sda = StackedDenoisingAutoencoder([12, 6], epochs=1, batch_size=100, seed=1, verbose=0)
     sda.pretrain(x)
     assert isinstance(sda.autoencoder_, DenseLayerAutoencoder)
     assert sda.autoencoder_.layer_sizes == [12, 6]
-    for k, record in enumerate(spy["fits"]):
+    for k, record in enumerate(fits):
         dae = [layer for layer in record["model"].layers if isinstance(layer, DenseLayerAutoencoder)]
         assert len(dae) == 1 and dae[0].layer_sizes == [sda.layer_sizes[k]]
         for mine, theirs in (
@@ -177,14 +189,14 @@ def test_autoencoder_carries_each_layers_weights_and_encodes_like_the_stack(digi
     np.testing.assert_allclose(sda.decode(codes), h, atol=1e-5)
 
 
-def test_auto_loss_uses_bce_on_unit_interval_inputs_and_mse_otherwise(digits, spy):
+def test_auto_loss_uses_bce_on_unit_interval_inputs_and_mse_otherwise(digits, fits):
     x = digits[0][:100]
     sda = StackedDenoisingAutoencoder([8, 4], activation="tanh", epochs=1, seed=0, verbose=0)
     sda.pretrain(x)
     # Layer 0 sees pixels in [0, 1]; layer 1 sees tanh codes, which go negative.
     assert sda.losses_ == ["binary_crossentropy", "mse"]
-    assert [record["model"].loss for record in spy["fits"]] == ["binary_crossentropy", "mse"]
-    daes = [record["model"].get_layer(f"dae_{k}") for k, record in enumerate(spy["fits"])]
+    assert [record["model"].loss for record in fits] == ["binary_crossentropy", "mse"]
+    daes = [record["model"].get_layer(f"dae_{k}") for k, record in enumerate(fits)]
     assert daes[0].output_activation is keras.activations.sigmoid
     assert daes[1].output_activation is keras.activations.linear
     assert sda.autoencoder_.decoder_activations == [
@@ -203,7 +215,7 @@ def test_auto_loss_uses_bce_on_unit_interval_inputs_and_mse_otherwise(digits, sp
         )
 
 
-def test_per_layer_settings_reach_each_layer(digits, spy):
+def test_per_layer_settings_reach_each_layer(digits, fits):
     x = digits[0][:64]
     sda = StackedDenoisingAutoencoder(
         [8, 6, 4], activation=["relu", "sigmoid", "tanh"],
@@ -212,9 +224,9 @@ def test_per_layer_settings_reach_each_layer(digits, spy):
     )
     sda.pretrain(x)
     # Layer 2 has 0 epochs, so it is never fitted.
-    assert len(spy["fits"]) == 2
+    assert len(fits) == 2
     assert [len(h["loss"]) for h in sda.history_] == [1, 2, 0]
-    first, second = (record["model"] for record in spy["fits"])
+    first, second = (record["model"] for record in fits)
     assert first.get_layer("corruption_0").rate == 0.1
     assert second.get_layer("corruption_1").stddev == 0.5
     assert first.get_layer("dae_0").activation is keras.activations.relu
