@@ -226,7 +226,7 @@ def fit(
         preprocessing settings), `losses` (per layer), `final_loss`, and
         `set_names` with gene sets.
     """
-    obsm_key, varm_key, uns_key = _keys(key_added)
+    _keys(key_added)  # fail before training on a bad key
     preprocessing = CountPreprocessing(normalize=normalize, log1p=log1p, target_sum=target_sum)
     x = matrix_of(adata, layer)
     preprocessing = preprocessing.resolve(x)
@@ -243,22 +243,43 @@ def fit(
         stack = StackedDenoisingAutoencoder(list(layer_sizes), **kwargs)
     stack.pretrain(x)
     model = SingleCellAutoencoder(stack, preprocessing, var_names, layer=layer, set_names=set_names)
+    annotate(adata, model, stack.transform(x), key_added=key_added, gene_set_report=report)
+    return model
 
-    adata.obsm[obsm_key] = stack.transform(x)
+
+def annotate(adata, model, codes, key_added="X_tiedae", gene_set_report=None):
+    """Write a fitted model's results into `adata` (what `fit` does after training).
+
+    Args:
+        adata: The `AnnData` whose cells `codes` are (`n_obs` rows) and whose
+            genes are the model's (`n_vars` = the first kernel's rows).
+        model: A `SingleCellAutoencoder`.
+        codes: The embedding, `(n_obs, code_size)`.
+        key_added: As in `fit`.
+        gene_set_report: Optional `GeneSetReport`, summarised in `uns`.
+    """
+    obsm_key, varm_key, uns_key = _keys(key_added)
+    stack = model.stack
+    adata.obsm[obsm_key] = np.asarray(codes, dtype=np.float32)
     adata.varm[varm_key] = model.loadings()
     params = {
         **{k: v for k, v in stack.get_config().items() if k != "verbose"},
-        "layer": layer,
-        "preprocessing": preprocessing.to_dict(),
+        "layer": model.layer,
+        "preprocessing": model.preprocessing.to_dict(),
         "backend": keras.backend.backend(),
     }
     uns = {
         "params": params,
-        "losses": list(stack.losses_),
-        "final_loss": [float(h["loss"][-1]) if h["loss"] else float("nan") for h in stack.history_],
+        "losses": list(getattr(stack, "losses_", [])),
+        "final_loss": [
+            float(h["loss"][-1]) if h.get("loss") else float("nan")
+            for h in getattr(stack, "history_", [])
+        ],
     }
-    if set_names is not None:
-        uns["set_names"] = list(set_names)
+    if model.set_names is not None:
+        uns["set_names"] = list(model.set_names)
+    if gene_set_report is not None:
+        report = gene_set_report
         uns["gene_sets"] = {
             "n_sets": report.n_sets,
             "n_kept_sets": report.n_kept_sets,
@@ -266,7 +287,6 @@ def fit(
             "n_unknown_genes": report.n_unknown_genes,
         }
     adata.uns[uns_key] = _uns_value(uns)
-    return model
 
 
 def embed(adata, model, *, layer="fitted", key_added="X_tiedae", batch_size=None):

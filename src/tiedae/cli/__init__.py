@@ -57,12 +57,37 @@ def build_parser():
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def data_args(p, labels=True):
-        p.add_argument("data", help="input matrix: .npy, .npz (arrays X[, y]), .csv or .tsv (header allowed)")
+        p.add_argument("data", help="input matrix: .npy, .npz (arrays X[, y]), .csv or .tsv (header allowed), "
+                                    ".h5ad (AnnData), .mtx[.gz] or a 10x folder (sparse counts stay sparse)")
         if labels:
             p.add_argument("--labels", help="labels file (.npy, .npz, .csv/.txt: one per row)")
-            p.add_argument("--label-column", help="name or 0-based index of the label column in a .csv/.tsv")
+            p.add_argument("--label-column", help="name or 0-based index of the label column in a .csv/.tsv, "
+                                                  "or an obs column of an .h5ad")
         p.add_argument("--run-dir", required=True, help="run directory")
         p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    def single_cell_args(p, pretrain=False):
+        group = p.add_argument_group("single-cell and large data")
+        group.add_argument("--backed", action="store_true",
+                           help="stream a .npy (memory-mapped) or .h5ad (backed) from disk instead of loading it"
+                                + ("; no validation split" if pretrain else ""))
+        group.add_argument("--write-h5ad", metavar="OUT",
+                           help="also write an .h5ad with the embedding in obsm['X_tiedae'], the first-layer "
+                                "loadings in varm['tiedae_loadings'] and the parameters in uns['tiedae']")
+        if not pretrain:
+            return
+        group.add_argument("--normalize", action="store_true",
+                           help="scale every row (cell) to --target-sum counts first (recorded in the run)")
+        group.add_argument("--log1p", action="store_true", help="then take log(1 + x) (recorded in the run)")
+        group.add_argument("--target-sum", type=float, default=1e4,
+                           help="counts per row after --normalize (default: 10000; 0: the median)")
+        group.add_argument("--gmt", metavar="FILE",
+                           help="gene sets (GMT): a first layer with one unit per set, connected to its genes "
+                                "(needs gene names: .h5ad, .mtx/10x, a .csv header or feature_names in .npz)")
+        group.add_argument("--min-genes", type=_positive_int, default=5,
+                           help="with --gmt: leave out sets with fewer genes in the data (default: 5)")
+        group.add_argument("--data-parallel", nargs="?", type=_positive_int, const=True, default=False,
+                           metavar="N", help="train data-parallel on all (or N) devices; JAX backend only")
 
     p = commands.add_parser("pretrain", help="greedy layer-wise pretraining of a stacked denoising autoencoder",
                             description="Greedy layer-wise pretraining; writes models, metrics, history, embedding and plots to --run-dir.")
@@ -72,6 +97,7 @@ def build_parser():
     p.add_argument("--overwrite", action="store_true", help="write into a directory that is not a previous run, or restart one")
     p.add_argument("--image-shape", type=_image_shape, help="HxW of image inputs for the filter plot (default: square if possible)")
     add_pretraining_flags(p)
+    single_cell_args(p, pretrain=True)
     p.set_defaults(handler="cmd_pretrain")
 
     p = commands.add_parser("finetune", help="train a classifier from the pretrained stack",
@@ -92,6 +118,7 @@ def build_parser():
     data_args(p, labels=False)
     p.add_argument("--output", help="output .npy (default: RUN_DIR/embedding.npy)")
     p.add_argument("--batch-size", type=_positive_int, default=1024)
+    single_cell_args(p)
     p.set_defaults(handler="cmd_embed")
 
     p = commands.add_parser("evaluate", help="reconstruction error (and accuracy with labels)",

@@ -6,24 +6,131 @@ import time
 
 import keras
 import numpy as np
+import scipy.sparse
+import tomli_w
 
 from tiedae import plots, runs
 from tiedae.cli.config import dump_toml, effective_config
 from tiedae.io import DataError, load_labels, load_matrix, save_keras_model, save_npy, write_text
 from tiedae.io.atomic import atomic_path
+from tiedae.preprocessing import CountPreprocessing
 from tiedae.pretraining import PretrainingCheckpoint, StackedDenoisingAutoencoder
+from tiedae.pretraining.streaming import as_streamed, dense_rows, is_streamed
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 
-def read_data(args, labels_required=False):
-    """Features and (optional) labels as the flags describe them."""
-    X, y, _ = load_matrix(args.data, label_column=getattr(args, "label_column", None))
+def read_data(args, labels_required=False, with_names=False):
+    """Features and (optional) labels as the flags describe them (and feature names, `with_names`).
+
+    A sparse matrix (.mtx, sparse .h5ad) stays a float32 CSR matrix; with
+    --backed, a .npy or .h5ad stays on disk as a `StreamedMatrix`.
+    """
+    X, y, names = load_matrix(args.data, label_column=getattr(args, "label_column", None),
+                              mmap=getattr(args, "backed", False))
     if getattr(args, "labels", None):
         y = load_labels(args.labels, n_rows=X.shape[0])
     if y is not None and len(y) != X.shape[0]:
         raise DataError(f"{len(y)} labels but {X.shape[0]} rows; they must match one to one.")
     if labels_required and y is None:
         raise DataError("this command needs labels: pass --labels FILE or --label-column NAME.")
-    return np.asarray(X, dtype=np.float32), y
+    X = as_float_matrix(X)
+    return (X, y, names) if with_names else (X, y)
+
+
+def as_float_matrix(X):
+    """float32 without densifying: CSR stays CSR, data on disk is streamed."""
+    if is_streamed(X):
+        return as_streamed(X)
+    if scipy.sparse.issparse(X):
+        return scipy.sparse.csr_matrix(X, dtype=np.float32)
+    return np.asarray(X, dtype=np.float32)
+
+
+def in_memory_dense(X, command):
+    """A dense array for the supervised commands (their labelled rows are few)."""
+    if is_streamed(X):
+        raise DataError(f"`tiedae {command}` needs the data in memory; drop --backed.")
+    return X.toarray() if scipy.sparse.issparse(X) else X
+
+
+def preprocessing_from_flags(args, X):
+    """The count preprocessing the flags ask for, with its target sum fixed on `X`."""
+    target = getattr(args, "target_sum", 1e4)
+    prep = CountPreprocessing(
+        normalize=getattr(args, "normalize", False), log1p=getattr(args, "log1p", False),
+        target_sum=None if target == 0 else target,
+    )
+    return prep.resolve(X)
+
+
+def run_settings(run):
+    """The tables of the run's config.toml other than [pretrain] (preprocessing, gene sets)."""
+    path = run.file(runs.CONFIG)
+    if not os.path.isfile(path):
+        return {}
+    with open(path, "rb") as handle:
+        return {k: v for k, v in tomllib.load(handle).items() if k != "pretrain"}
+
+
+def run_preprocessing(run):
+    """The preprocessing a run was pretrained with (none for runs that predate it)."""
+    return CountPreprocessing.from_dict(run_settings(run).get("preprocessing"))
+
+
+def reconstruction_mse(stack, X, batch_size=1024):
+    """Mean squared reconstruction error, one dense batch at a time."""
+    total = 0.0
+    for start in range(0, X.shape[0], batch_size):
+        block = dense_rows(X, start, start + batch_size)
+        total += float(np.sum((stack.reconstruct(block).astype(np.float64) - block) ** 2))
+    return total / (X.shape[0] * X.shape[1])
+
+
+def gene_set_mask(args, names, n_features):
+    """The (genes x sets) adjacency of --gmt matched to the data's feature names."""
+    from tiedae.genesets import gmt_adjacency
+
+    if names is None:
+        raise DataError(
+            f"--gmt needs gene names, but {args.data!r} has none; use an .h5ad, .mtx/10x folder, "
+            "a .csv/.tsv with a header or an .npz with feature_names."
+        )
+    if len(names) != n_features:
+        raise DataError(f"{len(names)} feature names for {n_features} features.")
+    if not os.path.isfile(args.gmt):
+        raise DataError(f"gene-set file {args.gmt!r} does not exist.")
+    adjacency, set_names, report = gmt_adjacency(args.gmt, names, min_genes=args.min_genes,
+                                                 on_unknown="ignore")
+    print(report.summary(), flush=True)
+    return adjacency, set_names
+
+
+def write_annotated(args, X, names, stack, codes, preprocessing, set_names=None):
+    """--write-h5ad: the input as AnnData with the embedding, loadings and parameters added."""
+    from tiedae.io import read_h5ad, write_h5ad
+    from tiedae.io.anndata import _anndata
+    from tiedae.io.mtx import read_barcodes
+    from tiedae.sc import SingleCellAutoencoder, annotate
+
+    source = os.fspath(args.data)
+    if source.lower().endswith(".h5ad"):
+        adata = read_h5ad(source, backed=True)  # X is copied from the file when written
+    else:
+        import pandas as pd
+
+        var = pd.DataFrame(index=[str(n) for n in names] if names else [str(i) for i in range(X.shape[1])])
+        barcodes = read_barcodes(source) if source.lower().endswith((".mtx", ".mtx.gz")) or os.path.isdir(source) else None
+        obs = pd.DataFrame(index=barcodes or [str(i) for i in range(X.shape[0])])
+        matrix = None if is_streamed(X) else X
+        adata = _anndata().AnnData(X=matrix, obs=obs, var=var)
+    model = SingleCellAutoencoder(stack, preprocessing, adata.var_names, set_names=set_names)
+    annotate(adata, model, codes)
+    write_h5ad(adata, args.write_h5ad)
+    print(f"wrote {args.write_h5ad} (obsm['X_tiedae'], varm['tiedae_loadings'], uns['tiedae'])")
 
 
 def split_rows(n_rows, fraction, seed, labels=None):
@@ -41,9 +148,21 @@ def _can_stratify(labels, fraction):
     return counts.min() >= 2 and int(len(labels) * fraction) >= len(counts)
 
 
-def build_stack(config, verbose=1):
+def build_stack(config, verbose=1, data_parallel=False, adjacency=None):
+    """The stack the config describes; with a gene-set `adjacency`, a masked first layer before `layers`."""
+    if adjacency is not None:
+        from tiedae.sc import GeneSetStackedAutoencoder
+
+        return GeneSetStackedAutoencoder(
+            adjacency, config["layers"], **_stack_kwargs(config, verbose, data_parallel)
+        )
     return StackedDenoisingAutoencoder(
-        layer_sizes=config["layers"],
+        layer_sizes=config["layers"], **_stack_kwargs(config, verbose, data_parallel)
+    )
+
+
+def _stack_kwargs(config, verbose, data_parallel):
+    return dict(
         activation=config["activation"],
         corruption=config["corruption"],
         corruption_level=config["corruption_level"],
@@ -55,6 +174,7 @@ def build_stack(config, verbose=1):
         finetune_epochs=config["finetune_epochs"],
         seed=config["seed"],
         verbose=verbose,
+        data_parallel=data_parallel,
     )
 
 
@@ -79,19 +199,25 @@ def check_features(stack, X, source):
         )
 
 
-def pretrain_stack(stack, X, y, config, run, resume=False, image_shape=None):
-    """The main job: greedy pretraining, then every file of the run directory."""
+def pretrain_stack(stack, X, y, config, run, resume=False, image_shape=None, settings=None):
+    """The main job: greedy pretraining, then every file of the run directory.
+
+    `settings`: further config.toml tables (preprocessing, gene sets). Data on
+    disk (a `StreamedMatrix`) is not split: it trains on every row.
+    """
     started = time.perf_counter()
     if not resume:  # a fresh start: an old checkpoint of this run must not be picked up
         shutil.rmtree(PretrainingCheckpoint(run.path).directory, ignore_errors=True)
-    kept, held_out = split_rows(len(X), config["validation_split"], config["seed"])
+    fraction = 0.0 if is_streamed(X) else config["validation_split"]
+    kept, held_out = split_rows(X.shape[0], fraction, config["seed"])
     validation = X[held_out] if len(held_out) else None
-    stack.pretrain(X[kept], validation_data=validation, run_dir=run.path, resume=resume)
+    stack.pretrain(X[kept] if len(held_out) else X, validation_data=validation, run_dir=run.path,
+                   resume=resume)
     seconds = time.perf_counter() - started
 
     with atomic_path(run.file(runs.PRETRAINED_MODEL)) as tmp:
         stack.save(tmp)
-    write_text(run.file(runs.CONFIG), dump_toml(config))
+    write_text(run.file(runs.CONFIG), dump_toml(config) + ("\n" + tomli_w.dumps(settings) if settings else ""))
     codes = stack.transform(X)
     save_npy(run.file(runs.EMBEDDING), codes)
     run.write_history(stack.history_, stack.finetune_history_)
@@ -107,12 +233,15 @@ def pretrain_stack(stack, X, y, config, run, resume=False, image_shape=None):
                 "final_loss": _last(history.get("loss")),
                 "final_val_loss": _last(history.get("val_loss")),
             }
-            for width, history in zip(config["layers"], stack.history_)
+            for width, history in zip(stack.layer_sizes, stack.history_)
         ],
     }
+    if settings and "preprocessing" in settings:
+        metrics["preprocessing"] = settings["preprocessing"]
+    if settings and "gene_sets" in settings:
+        metrics["gene_sets"] = len(settings["gene_sets"]["set_names"])
     if validation is not None:
-        recon = stack.reconstruct(validation)
-        metrics["validation_reconstruction_mse"] = float(np.mean((recon - validation) ** 2))
+        metrics["validation_reconstruction_mse"] = reconstruction_mse(stack, validation)
     run.update_metrics("pretrain", metrics)
     write_plots(stack, X, y, codes, run, image_shape)
     return stack, metrics
@@ -124,7 +253,7 @@ def write_plots(stack, X, y, codes, run, image_shape=None):
     if image_shape is not None:
         kernel = keras.ops.convert_to_numpy(stack.autoencoder_.kernels[0])
         plots.plot_filters(kernel, image_shape, run.plot("filters.png"))
-    sample = X[:10]
+    sample = dense_rows(X, 0, 10)
     plots.plot_reconstructions(sample, stack.reconstruct(sample), run.plot("reconstructions.png"), image_shape)
     plots.plot_embedding(codes, run.plot("embedding.png"), labels=y)
 
@@ -152,6 +281,11 @@ def train_classifier(stack, x_train, y_train, x_test, y_test, n_classes, pretrai
 
 
 def predict_classes(model, X, batch_size=1024):
+    if scipy.sparse.issparse(X) or is_streamed(X):  # one dense batch at a time
+        return np.concatenate([
+            predict_classes(model, dense_rows(X, start, start + batch_size), batch_size)
+            for start in range(0, X.shape[0], batch_size)
+        ])
     return np.argmax(model.predict(X, batch_size=batch_size, verbose=0), axis=-1)
 
 
@@ -170,8 +304,17 @@ def _last(values):
 def cmd_pretrain(args):
     # Everything that can be checked is checked before the run directory exists.
     config = effective_config(args)
-    X, y = read_data(args)
-    stack = build_stack(config, verbose=0 if args.quiet else 1)
+    raw, y, names = read_data(args, with_names=True)
+    preprocessing = preprocessing_from_flags(args, raw)
+    X = preprocessing(raw)
+    settings = {"preprocessing": preprocessing.to_dict()}
+    adjacency = set_names = None
+    if args.gmt:
+        adjacency, set_names = gene_set_mask(args, names, X.shape[1])
+        settings["gene_sets"] = {"gmt": os.path.abspath(args.gmt), "min_genes": args.min_genes,
+                                 "set_names": list(set_names)}
+    stack = build_stack(config, verbose=0 if args.quiet else 1, data_parallel=args.data_parallel,
+                        adjacency=adjacency)
     if runs.RunDirectory.holds_run(args.run_dir) and not (args.resume or args.overwrite):
         raise DataError(
             f"{args.run_dir!r} already holds a run; pass --resume to continue it "
@@ -180,10 +323,13 @@ def cmd_pretrain(args):
     run = runs.RunDirectory(args.run_dir, overwrite=args.overwrite)
     try:
         stack, metrics = pretrain_stack(stack, X, y, config, run, resume=args.resume,
-                                        image_shape=args.image_shape)
+                                        image_shape=args.image_shape, settings=settings)
     except ValueError:
         run.discard_if_new()  # a run that failed on bad input leaves nothing behind
         raise
+    if args.write_h5ad:
+        codes = np.load(run.file(runs.EMBEDDING))
+        write_annotated(args, raw, names, stack, codes, preprocessing, set_names)
     summary = [("run directory", run.path), ("time", f"{metrics['seconds']:.1f} s"),
                ("data", f"{X.shape[0]} x {X.shape[1]} -> code {metrics['code_size']}")]
     for k, layer in enumerate(metrics["layers"]):
@@ -196,6 +342,7 @@ def cmd_finetune(args):
     run = runs.RunDirectory(args.run_dir, must_exist=True)
     stack = load_stack(run)
     X, y = read_data(args, labels_required=True)
+    X = in_memory_dense(run_preprocessing(run)(X), "finetune")
     check_features(stack, X, args.data)
     classes, targets = encode_labels(y)
     started = time.perf_counter()
@@ -233,12 +380,17 @@ def cmd_finetune(args):
 def cmd_embed(args):
     run = runs.RunDirectory(args.run_dir, must_exist=True)
     stack = load_stack(run)
-    X, _ = read_data(args)
+    raw, _, names = read_data(args, with_names=True)
+    preprocessing = run_preprocessing(run)
+    X = preprocessing(raw)
     check_features(stack, X, args.data)
     codes = stack.transform(X, batch_size=args.batch_size)
     output = args.output or run.file(runs.EMBEDDING)
     save_npy(output, codes)
     print(f"wrote {codes.shape[0]} x {codes.shape[1]} embedding to {output}")
+    if args.write_h5ad:
+        set_names = run_settings(run).get("gene_sets", {}).get("set_names")
+        write_annotated(args, raw, names, stack, codes, preprocessing, set_names)
     return 0
 
 
@@ -246,9 +398,9 @@ def cmd_evaluate(args):
     run = runs.RunDirectory(args.run_dir, must_exist=True)
     stack = load_stack(run)
     X, y = read_data(args)
+    X = run_preprocessing(run)(X)
     check_features(stack, X, args.data)
-    recon = stack.reconstruct(X)
-    results = {"reconstruction_mse": float(np.mean((recon - X) ** 2)), "n_samples": int(len(X))}
+    results = {"reconstruction_mse": reconstruction_mse(stack, X), "n_samples": int(X.shape[0])}
     finetuned = run.file(runs.FINETUNED_MODEL)
     if y is not None and os.path.isfile(finetuned):
         classes = run.read_metrics().get("finetune", {}).get("classes")

@@ -224,3 +224,9 @@ def load_mtx(path, label_column=None):
         )
     data = read_mtx(path)
     return data.X, None, data.var_names
+
+
+def read_barcodes(path):
+    """The cell barcodes beside a Matrix Market file or in a 10x folder, or `None`."""
+    _, _, barcodes_path = _locate(os.fspath(path))
+    return [b[0] for b in _read_tsv(barcodes_path)] if barcodes_path else None
