@@ -354,3 +354,29 @@ def test_methods_need_a_pretrained_stack_and_matching_features(digits):
         sda.transform(np.zeros((3, 10), np.float32))
     with pytest.raises(ValueError, match="validation_data"):
         sda.pretrain(digits[0][:50], validation_data=np.zeros((3, 10), np.float32))
+
+
+def test_layerwise_autoencoder_config_round_trips_and_matches_numpy(rng):
+    ae = LayerwiseTiedAutoencoder(
+        [5, 3], activations=["relu", "tanh"], decoder_activations=["sigmoid", "linear"],
+        name="layerwise",
+    )
+    x = rng.random((4, 6)).astype(np.float32)
+    out = to_numpy(ae(x))
+    config = ae.get_config()
+    assert config["activations"] == ["relu", "tanh"]
+    assert config["decoder_activations"] == ["sigmoid", "linear"]
+    assert "activation" not in config and "output_activation" not in config
+    clone = LayerwiseTiedAutoencoder.from_config(config)
+    assert clone.get_config() == config
+
+    w = [to_numpy(k).astype(np.float64) for k in ae.kernels]
+    b = [to_numpy(v).astype(np.float64) for v in ae.encoder_biases]
+    c = [to_numpy(v).astype(np.float64) for v in ae.decoder_biases]
+    code = np.tanh(np.maximum(x @ w[0] + b[0], 0) @ w[1] + b[1])
+    expected = sigmoid((code @ w[1].T + c[1]) @ w[0].T + c[0])
+    np.testing.assert_allclose(out, expected, atol=1e-5)
+    with pytest.raises(ValueError, match="`activations` has 3 entries"):
+        LayerwiseTiedAutoencoder([5, 3], activations=["relu"] * 3)
+    with pytest.raises(ValueError, match="not `activation`"):
+        LayerwiseTiedAutoencoder([5], activation="relu")
