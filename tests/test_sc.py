@@ -123,6 +123,11 @@ def test_gene_set_first_layer_from_a_gmt_file(tmp_path, rng):
     assert adata.uns["tiedae"]["gene_sets"]["n_unknown_genes"] == 2
     # The stacked encoder computes the masked layers' codes.
     np.testing.assert_allclose(model.transform(adata), adata.obsm["X_tiedae"], atol=1e-6)
+    model.stack.save(tmp_path / "stack.keras")
+    loaded = GeneSetStackedAutoencoder.load(tmp_path / "stack.keras")
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(loaded.autoencoder_.kernels[0]), loadings
+    )
 
 
 def test_gene_sets_as_mapping_and_no_finetuning(rng):

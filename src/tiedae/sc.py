@@ -61,6 +61,13 @@ class GeneSetStackedAutoencoder(StackedDenoisingAutoencoder):
         self.adjacency = adjacency
         super().__init__([int(adjacency.shape[1])] + list(layer_sizes), **kwargs)
 
+    @classmethod
+    def load(cls, path):
+        """Load a saved stack. It comes back as a plain `StackedDenoisingAutoencoder`:
+        the saved config has no adjacency, and the zeros of the first kernel are
+        all that inference needs."""
+        return StackedDenoisingAutoencoder.load(path)
+
     def _layer_autoencoder(self, k, loss, seed):
         if k > 0:
             return super()._layer_autoencoder(k, loss, seed)
