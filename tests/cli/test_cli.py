@@ -174,3 +174,30 @@ def test_user_errors_exit_2_with_one_line(tmp_path, argv, message, capsys):
     assert code == 2
     assert message in err and "Traceback" not in err and err.count("\n") == 1
     assert not (tmp_path / "run" / runs.PRETRAINED_MODEL).exists()
+
+
+def test_ctrl_c_during_pretraining_says_how_to_resume(tmp_path, digits, monkeypatch, capsys):
+    import signal
+
+    from tiedae.pretraining import PretrainingCheckpoint
+    from tiedae.pretraining.interrupt import StopOnInterrupt
+
+    X, _ = digits
+    np.save(tmp_path / "x.npy", X)
+    original = StopOnInterrupt.on_train_batch_end
+
+    def ctrl_c_in_layer_2(self, batch, logs=None):
+        if self.model.name == "greedy_layer_1" and batch == 0:
+            signal.raise_signal(signal.SIGINT)
+        return original(self, batch, logs)
+
+    monkeypatch.setattr(StopOnInterrupt, "on_train_batch_end", ctrl_c_in_layer_2)
+    argv = ["pretrain", str(tmp_path / "x.npy"), "--run-dir", str(tmp_path / "run"), *TINY]
+    assert main(argv) == 130
+    err = capsys.readouterr().err
+    assert "interrupted; 1 of 2 layers are saved" in err and "--resume" in err
+    assert PretrainingCheckpoint(tmp_path / "run").read_manifest()["completed_layers"] == 1
+
+    monkeypatch.setattr(StopOnInterrupt, "on_train_batch_end", original)
+    assert main([*argv, "--resume"]) == 0
+    assert np.load(tmp_path / "run" / runs.EMBEDDING).shape == (len(X), 6)

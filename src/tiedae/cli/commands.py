@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import sys
 import time
 
 import keras
@@ -15,6 +16,13 @@ from tiedae.io import DataError, load_labels, load_matrix, save_keras_model, sav
 from tiedae.io.atomic import atomic_path
 from tiedae.preprocessing import CountPreprocessing
 from tiedae.pretraining import PretrainingCheckpoint, StackedDenoisingAutoencoder
+from tiedae.pretraining.interrupt import (
+    PretrainingInterrupted,
+    StopOnDivergence,
+    StopOnInterrupt,
+    TrainingDiverged,
+    graceful_interrupt,
+)
 from tiedae.pretraining.streaming import as_streamed, dense_rows, is_streamed
 
 try:
@@ -211,8 +219,10 @@ def pretrain_stack(stack, X, y, config, run, resume=False, image_shape=None, set
     fraction = 0.0 if is_streamed(X) else config["validation_split"]
     kept, held_out = split_rows(X.shape[0], fraction, config["seed"])
     validation = X[held_out] if len(held_out) else None
-    stack.pretrain(X[kept] if len(held_out) else X, validation_data=validation, run_dir=run.path,
-                   resume=resume)
+    # Ctrl-C stops after the current batch; a NaN loss stops the layer before it is saved.
+    with graceful_interrupt():
+        stack.pretrain(X[kept] if len(held_out) else X, validation_data=validation, run_dir=run.path,
+                       resume=resume, callbacks=[StopOnInterrupt(), StopOnDivergence()])
     seconds = time.perf_counter() - started
 
     with atomic_path(run.file(runs.PRETRAINED_MODEL)) as tmp:
@@ -324,6 +334,13 @@ def cmd_pretrain(args):
     try:
         stack, metrics = pretrain_stack(stack, X, y, config, run, resume=args.resume,
                                         image_shape=args.image_shape, settings=settings)
+    except PretrainingInterrupted:
+        done = (PretrainingCheckpoint(run.path).read_manifest() or {}).get("completed_layers", 0)
+        print(f"tiedae: interrupted; {done} of {len(stack.layer_sizes)} layers are saved in "
+              f"{run.path}. Continue with the same command plus --resume.", file=sys.stderr)
+        return 130
+    except TrainingDiverged:
+        raise  # the finished layers stay in the checkpoint
     except ValueError:
         run.discard_if_new()  # a run that failed on bad input leaves nothing behind
         raise
