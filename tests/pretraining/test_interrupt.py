@@ -61,10 +61,11 @@ def uninterrupted(tmp_path_factory):
 def test_sigint_stops_after_the_batch_keeps_finished_layers_and_resumes_exactly(digits, tmp_path, uninterrupted):
     x = _data(digits)
     ctrl_c = AtBatch(layer=1, batch=1, action=lambda: signal.raise_signal(signal.SIGINT))
+    handler_before = signal.getsignal(signal.SIGINT)  # SIG_IGN when run as a background job
     with graceful_interrupt(), pytest.raises(PretrainingInterrupted):
         StackedDenoisingAutoencoder(**CONFIG).pretrain(x, run_dir=tmp_path, callbacks=[ctrl_c, StopOnInterrupt()])
     assert PretrainingCheckpoint(tmp_path).read_manifest()["completed_layers"] == 1
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    assert signal.getsignal(signal.SIGINT) == handler_before  # handler restored
 
     resumed = StackedDenoisingAutoencoder(**CONFIG).pretrain(x, run_dir=tmp_path, resume=True)
     _assert_same_weights(_weights(resumed), uninterrupted)
