@@ -43,22 +43,32 @@ def test_transformer_api(digits):
     assert fresh.sda_.get_config()["corruption"] == "gaussian"
 
 
-def test_transformer_in_a_pipeline_under_grid_search(digits):
-    x, y = digits[0][:192], digits[1][:192]
+def test_both_estimators_in_one_pipeline_under_grid_search(digits):
+    # One search covers both estimators (each fit compiles, so one search is cheaper):
+    # scaled -> codes from the transformer -> pretrained classifier on the codes.
+    x, y = digits[0][:192], digits[1][:192] % 3
     pipe = Pipeline([
         ("scale", MinMaxScaler()),
-        ("codes", TiedAutoencoderTransformer((8,), **TINY)),
-        ("clf", LogisticRegression(max_iter=300)),
+        ("codes", TiedAutoencoderTransformer((12,), **TINY)),
+        ("clf", PretrainedMLPClassifier((8,), **TINY_CLF)),
     ])
-    search = GridSearchCV(pipe, {"codes__corruption_level": [0.1, 0.4]}, cv=2)
+    # One train/test split (2 candidates + the refit = 3 pipeline fits).
+    split = [(np.arange(0, 192, 2), np.arange(1, 192, 2))]
+    search = GridSearchCV(pipe, {"clf__pretrained": [True, False]}, cv=split)
     search.fit(x, y)
     assert len(search.cv_results_["params"]) == 2
     assert np.isfinite(search.cv_results_["mean_test_score"]).all()
-    best = search.best_estimator_.named_steps["codes"]
-    level = search.best_params_["codes__corruption_level"]
-    assert best.sda_.get_config()["corruption_level"] == level
-    assert best.sda_.get_config()["layer_sizes"] == [8]
-    assert search.best_estimator_.named_steps["clf"].coef_.shape[1] == 8
+    best = search.best_estimator_
+    assert best.named_steps["clf"].pretrained == search.best_params_["clf__pretrained"]
+    assert best.named_steps["clf"].n_features_in_ == 12
+    codes = best.named_steps["codes"].transform(best.named_steps["scale"].transform(x))
+    np.testing.assert_array_equal(best.predict(x), best.named_steps["clf"].predict(codes))
+    assert set(search.predict(x)) <= {0, 1, 2}
+
+    # And the transformer feeding a scikit-learn estimator.
+    pipe = Pipeline([("codes", TiedAutoencoderTransformer((8,), **TINY)),
+                     ("clf", LogisticRegression(max_iter=300))])
+    assert pipe.fit(x, y).named_steps["clf"].coef_.shape == (3, 8)
 
 
 def test_classifier_handles_arbitrary_labels(digits):
@@ -111,14 +121,3 @@ def test_classifier_pretrains_on_extra_unlabeled_rows(digits, monkeypatch):
     assert pipe.predict(x).shape == (96,)
     with pytest.raises(ValueError, match="X_unlabeled has 3 features"):
         PretrainedMLPClassifier((8,), **TINY_CLF).fit(x, y, X_unlabeled=np.zeros((5, 3)))
-
-
-def test_classifier_under_grid_search(digits):
-    x, y = digits[0][:160], digits[1][:160] % 2
-    search = GridSearchCV(
-        PretrainedMLPClassifier((8,), **TINY_CLF), {"pretrained": [True, False]}, cv=2
-    )
-    search.fit(x, y)
-    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
-    assert search.best_params_["pretrained"] in (True, False)
-    assert search.predict(x).shape == (160,)
