@@ -340,7 +340,7 @@ class StackedDenoisingAutoencoder:
     def _validation_matrix(self, validation_data, n_features):
         if validation_data is None:
             return None
-        if isinstance(validation_data, (tuple, list)) and not hasattr(validation_data, "shape"):
+        if isinstance(validation_data, tuple):
             # (x_val,) or (x_val, y_val): the labels are not used by an autoencoder.
             if len(validation_data) == 0:
                 raise ValueError("`validation_data` is empty; pass x_val or (x_val, y_val).")
