@@ -137,15 +137,18 @@ def test_finetune_then_evaluate(digits, pretrained_run):
 def test_demo_reports_both_accuracies(tmp_path, monkeypatch, capsys):
     from tiedae.cli import demo
 
-    monkeypatch.setattr(demo, "DEMO_CONFIG", dict(demo.DEMO_CONFIG, layers=[16, 8], epochs=1))
+    monkeypatch.setattr(demo, "DEMO_CONFIG", dict(demo.DEMO_CONFIG, layers=[16, 8], corruption_level=0.2, epochs=1))
     monkeypatch.setattr(demo, "FINETUNE_EPOCHS", 2)
+    monkeypatch.setattr(demo, "REPEATS", 2)
     assert main(["demo", "--run-dir", str(tmp_path / "demo"), "--quiet"]) == 0
     out = capsys.readouterr().out
     metrics = json.loads((tmp_path / "demo" / runs.METRICS).read_text())["demo"]
     assert metrics["n_labelled"] == pytest.approx(0.1 * 0.7 * 1797, abs=2)
-    for key in ("test_accuracy_pretrained", "test_accuracy_random_init"):
-        assert 0.0 <= metrics[key] <= 1.0
-        assert f"{100 * metrics[key]:.2f}%" in out
+    for name in ("pretrained", "random_init"):
+        values = metrics["test_accuracies"][name]
+        assert len(values) == 2 and all(0.0 <= v <= 1.0 for v in values)
+        assert metrics[f"test_accuracy_{name}"] == pytest.approx(np.mean(values))
+        assert f"{100 * np.mean(values):.2f}% (std {100 * np.std(values):.2f})" in out
     assert str(tmp_path / "demo") in out
 
 
