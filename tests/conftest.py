@@ -1,5 +1,6 @@
 """Shared test set-up. The backend comes from KERAS_BACKEND (`make test` runs each)."""
 
+import functools
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -7,6 +8,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from sklearn.datasets import load_digits  # noqa: E402
 
 BACKEND = keras.backend.backend()
 
@@ -32,3 +34,32 @@ def rng():
 
 def to_numpy(x):
     return keras.ops.convert_to_numpy(x)
+
+
+@functools.lru_cache(maxsize=1)
+def digits_scaled():
+    """scikit-learn's digits (1,797 x 64) scaled to [0, 1], with their labels."""
+    x, y = load_digits(return_X_y=True)
+    return (x / 16.0).astype(np.float32), y.astype(np.int32)
+
+
+@pytest.fixture
+def digits():
+    x, y = digits_scaled()
+    return x.copy(), y.copy()
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """The tests train on tiny tensors: with PyTorch, a thread pool on 2 shared
+    cores costs far more in synchronisation than it saves, so use one thread
+    (and restore the setting afterwards)."""
+    if BACKEND != "torch":
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -7,7 +7,7 @@ from tiedae.io import DataError
 
 
 def test_new_directory_becomes_a_run(tmp_path):
-    run = runs.RunDirectory(tmp_path / "r")
+    runs.RunDirectory(tmp_path / "r")
     assert (tmp_path / "r" / runs.MARKER).is_file()
     assert runs.RunDirectory(tmp_path / "r").is_previous_run
 

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from tests.conftest import BACKEND, to_numpy
+from tests.conftest import BACKEND
 from tiedae import (
     AdditiveGaussianNoise,
     DenseLayerAutoencoder,

@@ -9,7 +9,8 @@ import pytest
 
 from tests.conftest import to_numpy
 from tiedae.pretraining import PretrainingCheckpoint, StackedDenoisingAutoencoder
-from tiedae.pretraining import checkpoint as checkpoint_module
+from tiedae.io import atomic as atomic_module
+from tiedae.io.atomic import save_npz
 
 CONFIG = dict(layer_sizes=[16, 8, 4], epochs=2, batch_size=64, corruption_level=0.25, verbose=0)
 # Exact equality: on CPU, the same seeds give bit-identical training on all
@@ -141,15 +142,16 @@ def test_resume_on_an_empty_run_dir_starts_a_new_run(digits, tmp_path):
 
 def test_a_failed_write_leaves_the_previous_file_and_no_temporary(tmp_path, monkeypatch):
     path = tmp_path / "layer_0.weights.npz"
-    checkpoint_module.save_npz_atomic(path, {"kernel": np.ones(3)})
+    save_npz(path, {"kernel": np.ones(3)})
 
-    def broken_savez(handle, **arrays):
-        handle.write(b"half a file")
+    def broken_savez(file, **arrays):
+        with open(file, "wb") as handle:
+            handle.write(b"half a file")
         raise OSError("disk full")
 
-    monkeypatch.setattr(checkpoint_module.np, "savez", broken_savez)
+    monkeypatch.setattr(atomic_module.np, "savez", broken_savez)
     with pytest.raises(OSError, match="disk full"):
-        checkpoint_module.save_npz_atomic(path, {"kernel": np.zeros(3)})
+        save_npz(path, {"kernel": np.zeros(3)})
     assert os.listdir(tmp_path) == ["layer_0.weights.npz"]
     with np.load(path) as data:
         np.testing.assert_array_equal(data["kernel"], np.ones(3))

@@ -51,9 +51,9 @@ class AtBatch(keras.callbacks.Callback):
 
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
-    from tests.pretraining.conftest import _digits
+    from tests.conftest import digits_scaled
 
-    x = _digits()[0][:300]
+    x = digits_scaled()[0][:300]
     sda = StackedDenoisingAutoencoder(**CONFIG).pretrain(x, run_dir=tmp_path_factory.mktemp("full"))
     return _weights(sda)
 

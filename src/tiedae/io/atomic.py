@@ -28,11 +28,17 @@ def atomic_path(path):
     os.close(fd)
     try:
         yield tmp
+        _flush_to_disk(tmp)  # so a crash after the rename cannot leave an empty file
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
         raise
+
+
+def _flush_to_disk(path):
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
 
 
 def write_text(path, text):
@@ -43,6 +49,12 @@ def write_text(path, text):
 
 def write_json(path, obj):
     write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def save_npz(path, arrays):
+    """Write a dict of arrays to an `.npz` file atomically."""
+    with atomic_path(path) as tmp:
+        np.savez(tmp, **arrays)
 
 
 def save_npy(path, array):

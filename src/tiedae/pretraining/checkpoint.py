@@ -18,43 +18,15 @@ manifest never points at weights that are not on disk.
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from tiedae.io.atomic import save_npz, write_json
 from tiedae.pretraining.data import dense_batch
 
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
-
-
-def _atomic_write(path, write):
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def save_npz_atomic(path, arrays):
-    """Write a dict of arrays to `path` (.npz) atomically."""
-    _atomic_write(path, lambda handle: np.savez(handle, **arrays))
-
-
-def save_json_atomic(path, obj):
-    """Write `obj` as indented JSON to `path` atomically."""
-    text = json.dumps(obj, indent=2, sort_keys=True).encode("utf-8")
-    _atomic_write(path, lambda handle: handle.write(text))
 
 
 def data_signature(x, max_rows=256):
@@ -107,10 +79,10 @@ class PretrainingCheckpoint:
         return manifest
 
     def write_manifest(self, manifest):
-        save_json_atomic(self.manifest_path, {**manifest, "format": FORMAT_VERSION})
+        write_json(self.manifest_path, {**manifest, "format": FORMAT_VERSION})
 
     def write_arrays(self, path, arrays):
-        save_npz_atomic(path, {name: np.asarray(value) for name, value in arrays.items()})
+        save_npz(path, {name: np.asarray(value) for name, value in arrays.items()})
 
     def read_arrays(self, path, names):
         if not Path(path).exists():
