@@ -13,7 +13,6 @@ import pytest
 from tiedae.pretraining import PretrainingCheckpoint, StackedDenoisingAutoencoder
 from tiedae.pretraining.interrupt import (
     PretrainingInterrupted,
-    StopOnDivergence,
     StopOnInterrupt,
     TrainingDiverged,
     graceful_interrupt,
@@ -78,7 +77,7 @@ def test_divergence_names_layer_and_epoch_and_saves_no_diverged_layer(digits, tm
         batch_size=50, seed=0, verbose=0,
     )
     with pytest.raises(TrainingDiverged, match=r"layer 1 diverged: the loss became (nan|inf) in epoch 1"):
-        sda.pretrain(x, run_dir=tmp_path / "bad", callbacks=[StopOnDivergence()])
+        sda.pretrain(x, run_dir=tmp_path / "bad")  # StopOnDivergence is always on
     manifest = PretrainingCheckpoint(tmp_path / "bad").read_manifest()
     assert manifest["completed_layers"] == 0  # the diverged layer was not recorded
     assert not (PretrainingCheckpoint(tmp_path / "bad").layer_path(0)).exists()

@@ -18,7 +18,6 @@ from tiedae.preprocessing import CountPreprocessing
 from tiedae.pretraining import PretrainingCheckpoint, StackedDenoisingAutoencoder
 from tiedae.pretraining.interrupt import (
     PretrainingInterrupted,
-    StopOnDivergence,
     StopOnInterrupt,
     TrainingDiverged,
     graceful_interrupt,
@@ -219,10 +218,10 @@ def pretrain_stack(stack, X, y, config, run, resume=False, image_shape=None, set
     fraction = 0.0 if is_streamed(X) else config["validation_split"]
     kept, held_out = split_rows(X.shape[0], fraction, config["seed"])
     validation = X[held_out] if len(held_out) else None
-    # Ctrl-C stops after the current batch; a NaN loss stops the layer before it is saved.
+    # Ctrl-C stops after the current batch (a NaN loss already stops the layer unsaved).
     with graceful_interrupt():
         stack.pretrain(X[kept] if len(held_out) else X, validation_data=validation, run_dir=run.path,
-                       resume=resume, callbacks=[StopOnInterrupt(), StopOnDivergence()])
+                       resume=resume, callbacks=[StopOnInterrupt()])
     seconds = time.perf_counter() - started
 
     with atomic_path(run.file(runs.PRETRAINED_MODEL)) as tmp:

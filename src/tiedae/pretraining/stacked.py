@@ -41,6 +41,7 @@ from tiedae.pretraining.data import (
     is_sparse,
     map_in_batches,
 )
+from tiedae.pretraining.interrupt import StopOnDivergence
 from tiedae.pretraining.layerwise_autoencoder import LayerwiseTiedAutoencoder
 from tiedae.pretraining.streaming import RowBatches, is_streamed, map_rows
 
@@ -455,7 +456,8 @@ class StackedDenoisingAutoencoder:
         """
         x = densify_if_small(check_matrix(x, "x"))
         x_val = densify_if_small(self._validation_matrix(validation_data, x.shape[1]))
-        callbacks = list(callbacks) if callbacks else []
+        # A NaN loss stops the layer (naming it and the epoch) before it is checkpointed.
+        callbacks = [StopOnDivergence(), *(callbacks or [])]
         n = len(self.layer_sizes)
         if resume and run_dir is None:
             raise ValueError("resume=True needs the `run_dir` of the run to resume.")
@@ -597,7 +599,7 @@ class StackedDenoisingAutoencoder:
         model = keras.Model(inputs, self.autoencoder_(corrupted), name="finetune_autoencoder")
         model.compile(optimizer=self._make_optimizer(), loss=self.losses_[0])
         self._log(f"Fine-tuning the {n}-layer tied autoencoder for {epochs} epochs")
-        history = self._fit(model, x, x_val, epochs, list(callbacks) if callbacks else [])
+        history = self._fit(model, x, x_val, epochs, [StopOnDivergence(), *(callbacks or [])])
         self.finetune_history_ = _history_dict(history)
         return self
 
