@@ -1,6 +1,7 @@
 """Greedy layer-wise pretraining, fine-tuning and hand-off to supervised models."""
 
 from tiedae.pretraining.checkpoint import PretrainingCheckpoint
+from tiedae.pretraining.convolutional import pretrain_conv_stack
 from tiedae.pretraining.handoff import (
     copy_encoder_layer,
     fit_with_unfreezing,
@@ -17,6 +18,7 @@ __all__ = [
     "PretrainingCheckpoint",
     "StackedDenoisingAutoencoder",
     "copy_encoder_layer",
+    "pretrain_conv_stack",
     "fit_with_unfreezing",
     "pretrained_layers",
     "set_pretrained_trainable",
