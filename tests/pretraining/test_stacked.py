@@ -380,3 +380,11 @@ def test_layerwise_autoencoder_config_round_trips_and_matches_numpy(rng):
         LayerwiseTiedAutoencoder([5, 3], activations=["relu"] * 3)
     with pytest.raises(ValueError, match="not `activation`"):
         LayerwiseTiedAutoencoder([5], activation="relu")
+
+
+def test_nan_in_the_input_is_counted_and_located(digits):
+    x = digits[0][:50].copy()
+    x[7, 3] = np.nan
+    x[9, 0] = np.inf
+    with pytest.raises(ValueError, match=r"contains 2 NaN or infinite values \(first at row 7, column 3\)"):
+        StackedDenoisingAutoencoder([4], epochs=1, verbose=0).pretrain(x)

@@ -67,8 +67,12 @@ def check_matrix(x, name="x", n_features=None):
     values = values.astype(np.float32, copy=False)
     n_bad = int(values.size - np.count_nonzero(np.isfinite(values)))
     if n_bad:
+        where = ""
+        if values.ndim == 2:  # dense: point at the first one
+            row, column = np.argwhere(~np.isfinite(values))[0]
+            where = f" (first at row {row}, column {column})"
         raise ValueError(
-            f"`{name}` contains {n_bad} NaN or infinite values; remove or impute them "
+            f"`{name}` contains {n_bad} NaN or infinite values{where}; remove or impute them "
             "(e.g. sklearn.impute.SimpleImputer) first."
         )
     if is_sparse(x):
