@@ -35,6 +35,13 @@ def _prepare(folder):
     (folder / "empty.csv").write_text("")
     (folder / "labelled.csv").write_text("a,b,label\n1,2,x\n3,4,y\n")
     (folder / "data.parquet").write_bytes(b"PAR1")
+    import anndata
+
+    from tiedae.io import write_h5ad
+
+    write_h5ad(anndata.AnnData(X), folder / "whole.h5ad")
+    (folder / "truncated.h5ad").write_bytes((folder / "whole.h5ad").read_bytes()[:4000])
+    (folder / "whole.h5ad").unlink()
     (folder / "bad.toml").write_text("epochs = [\n")
     (folder / "unknown.toml").write_text("epoks = 3\n")
     (folder / "wrongtype.toml").write_text('epochs = "ten"\n')
@@ -74,6 +81,7 @@ CASES = [
     ([P, "{d}/data.parquet", "--run-dir", "{d}/new"], "unknown extension '.parquet'"),
     ([P, "{d}/truncated.npy", "--run-dir", "{d}/new"], "may be truncated"),
     ([P, "{d}/corrupt.npz", "--run-dir", "{d}/new"], "may be truncated"),
+    ([P, "{d}/truncated.h5ad", "--run-dir", "{d}/new"], "may be truncated"),
     ([P, "{d}/ambiguous.npz", "--run-dir", "{d}/new"], "name the features 'X'"),
     ([P, "{d}/vector.npy", "--run-dir", "{d}/new"], "1-D array"),
     ([P, "{d}/empty.npy", "--run-dir", "{d}/new"], "empty"),
