@@ -3,10 +3,11 @@
 import numbers
 
 import keras
-from keras import activations, constraints, initializers, ops, regularizers
+from keras import ops
 
 from tiedae._validation import check_layer_sizes
 from tiedae.layers.tied_views import TiedDecoder, TiedEncoder
+from tiedae.layers._weight_arguments import WeightArgumentsMixin
 
 
 def _check_pair(value, name):
@@ -49,7 +50,7 @@ def _axis_geometry(size, kernel, stride, padding):
 
 
 @keras.saving.register_keras_serializable(package="tiedae")
-class Conv2DLayerAutoencoder(keras.layers.Layer):
+class Conv2DLayerAutoencoder(WeightArgumentsMixin, keras.layers.Layer):
     """A stack of 2-D convolutions and the matching transposed convolutions, tied.
 
     For `filters=[f1, f2]` and images with `c` channels, the layer computes
@@ -141,20 +142,10 @@ class Conv2DLayerAutoencoder(keras.layers.Layer):
         if not isinstance(padding, str) or padding.lower() not in ("same", "valid"):
             raise ValueError(f"`padding` must be 'same' or 'valid'; received {padding!r}.")
         self.padding = padding.lower()
-        self.activation = activations.get(activation)
-        self._output_activation_arg = output_activation
-        self.output_activation = (
-            self.activation
-            if output_activation == "same"
-            else activations.get(output_activation)
+        self._store_weight_arguments(
+            activation, output_activation, use_bias, kernel_initializer, bias_initializer,
+            kernel_regularizer, bias_regularizer, kernel_constraint, bias_constraint,
         )
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
         self.image_shape = None
         self.code_shape = None
         self.input_spec = keras.layers.InputSpec(ndim=4)
@@ -306,22 +297,11 @@ class Conv2DLayerAutoencoder(keras.layers.Layer):
 
     def get_config(self):
         base_config = super().get_config()
-        output_activation = self._output_activation_arg
-        if output_activation != "same":
-            output_activation = activations.serialize(self.output_activation)
         config = {
             "filters": list(self.filters),
             "kernel_size": list(self.kernel_size),
             "strides": list(self.strides),
             "padding": self.padding,
-            "activation": activations.serialize(self.activation),
-            "output_activation": output_activation,
-            "use_bias": self.use_bias,
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
-            "kernel_constraint": constraints.serialize(self.kernel_constraint),
-            "bias_constraint": constraints.serialize(self.bias_constraint),
+            **self._weight_arguments_config(),
         }
         return {**base_config, **config}

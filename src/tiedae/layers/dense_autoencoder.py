@@ -1,10 +1,11 @@
 """A whole symmetric tied-weight autoencoder held in one Keras layer."""
 
 import keras
-from keras import activations, constraints, initializers, ops, regularizers
+from keras import ops
 
 from tiedae._validation import check_last_axis, check_layer_sizes, check_rate
 from tiedae.layers.tied_views import TiedDecoder, TiedEncoder
+from tiedae.layers._weight_arguments import WeightArgumentsMixin
 
 
 def l2_normalize_safe(x, epsilon=1e-12):
@@ -20,7 +21,7 @@ def l2_normalize_safe(x, epsilon=1e-12):
 
 
 @keras.saving.register_keras_serializable(package="tiedae")
-class DenseLayerAutoencoder(keras.layers.Layer):
+class DenseLayerAutoencoder(WeightArgumentsMixin, keras.layers.Layer):
     """A symmetric autoencoder whose decoder reuses the encoder's kernels.
 
     Constructed like `keras.layers.Dense`, with `layer_sizes` (the encoder
@@ -100,22 +101,10 @@ class DenseLayerAutoencoder(keras.layers.Layer):
     ):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         self.layer_sizes = check_layer_sizes(layer_sizes)
-        self.activation = activations.get(activation)
-        # "same" (the default) follows `activation`; stored unresolved so that
-        # get_config keeps the user's intent.
-        self._output_activation_arg = output_activation
-        self.output_activation = (
-            self.activation
-            if output_activation == "same"
-            else activations.get(output_activation)
+        self._store_weight_arguments(
+            activation, output_activation, use_bias, kernel_initializer, bias_initializer,
+            kernel_regularizer, bias_regularizer, kernel_constraint, bias_constraint,
         )
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
         self.dropout = check_rate(dropout, "dropout")
         self.l2_normalize = bool(l2_normalize)
         self.input_dim = None
@@ -244,20 +233,9 @@ class DenseLayerAutoencoder(keras.layers.Layer):
 
     def get_config(self):
         base_config = super().get_config()
-        output_activation = self._output_activation_arg
-        if output_activation != "same":
-            output_activation = activations.serialize(self.output_activation)
         config = {
             "layer_sizes": list(self.layer_sizes),
-            "activation": activations.serialize(self.activation),
-            "output_activation": output_activation,
-            "use_bias": self.use_bias,
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
-            "kernel_constraint": constraints.serialize(self.kernel_constraint),
-            "bias_constraint": constraints.serialize(self.bias_constraint),
+            **self._weight_arguments_config(),
             "dropout": self.dropout,
             "l2_normalize": self.l2_normalize,
         }

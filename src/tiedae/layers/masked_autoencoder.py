@@ -7,11 +7,12 @@ import weakref
 import keras
 import numpy as np
 import scipy.sparse
-from keras import activations, constraints, initializers, ops, regularizers
+from keras import ops
 
 from tiedae._validation import check_last_axis, check_layer_sizes, check_rate
 from tiedae.layers.dense_autoencoder import l2_normalize_safe
 from tiedae.layers.tied_views import TiedDecoder, TiedEncoder
+from tiedae.layers._weight_arguments import WeightArgumentsMixin
 
 
 # Masks of the layers alive in this process, by digest: a layer re-created from
@@ -221,7 +222,7 @@ class _MaskedConstraint:
 
 
 @keras.saving.register_keras_serializable(package="tiedae")
-class MaskedLayerAutoencoder(keras.layers.Layer):
+class MaskedLayerAutoencoder(WeightArgumentsMixin, keras.layers.Layer):
     """A tied autoencoder whose first layer(s) only connect where an adjacency says so.
 
     Each masked layer `k` has a dense kernel `W_k` of shape `(inputs, units)`
@@ -329,20 +330,10 @@ class MaskedLayerAutoencoder(keras.layers.Layer):
             self.layer_sizes = []
         else:
             self.layer_sizes = check_layer_sizes(layer_sizes)
-        self.activation = activations.get(activation)
-        self._output_activation_arg = output_activation
-        self.output_activation = (
-            self.activation
-            if output_activation == "same"
-            else activations.get(output_activation)
+        self._store_weight_arguments(
+            activation, output_activation, use_bias, kernel_initializer, bias_initializer,
+            kernel_regularizer, bias_regularizer, kernel_constraint, bias_constraint,
         )
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
         self.dropout = check_rate(dropout, "dropout")
         self.l2_normalize = bool(l2_normalize)
         self.input_dim = self._specs[0].shape[0]
@@ -591,22 +582,11 @@ class MaskedLayerAutoencoder(keras.layers.Layer):
 
     def get_config(self):
         base_config = super().get_config()
-        output_activation = self._output_activation_arg
-        if output_activation != "same":
-            output_activation = activations.serialize(self.output_activation)
         config = {
             # Only shapes and counts: the mask itself is a weight.
             "adjacency": [spec.to_config() for spec in self._specs],
             "layer_sizes": list(self.layer_sizes),
-            "activation": activations.serialize(self.activation),
-            "output_activation": output_activation,
-            "use_bias": self.use_bias,
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
-            "kernel_constraint": constraints.serialize(self.kernel_constraint),
-            "bias_constraint": constraints.serialize(self.bias_constraint),
+            **self._weight_arguments_config(),
             "dropout": self.dropout,
             "l2_normalize": self.l2_normalize,
         }
