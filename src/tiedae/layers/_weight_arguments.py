@@ -5,7 +5,8 @@ from keras import activations, constraints, initializers, regularizers
 
 class WeightArgumentsMixin:
     """Stores and serializes `activation`, `output_activation`, `use_bias` and the
-    initializers, regularizers and constraints of the tied kernels and the biases."""
+    initializers, regularizers and constraints of the tied kernels and the biases;
+    creates bias variables with them."""
 
     def _store_weight_arguments(
         self,
@@ -49,3 +50,19 @@ class WeightArgumentsMixin:
             "kernel_constraint": constraints.serialize(self.kernel_constraint),
             "bias_constraint": constraints.serialize(self.bias_constraint),
         }
+
+    def _add_bias(self, name, size):
+        return self.add_weight(
+            name=name,
+            shape=(size,),
+            initializer=self.bias_initializer,
+            regularizer=self.bias_regularizer,
+            constraint=self.bias_constraint,
+        )
+
+    def _check_built(self, method):
+        if not self.built:
+            raise ValueError(
+                f"Layer '{self.name}' is not built yet, so `{method}()` has no "
+                "weights to use. Call the layer on data (or `build(input_shape)`) first."
+            )

@@ -209,22 +209,6 @@ class Conv2DLayerAutoencoder(WeightArgumentsMixin, keras.layers.Layer):
         )
         self.built = True
 
-    def _add_bias(self, name, size):
-        return self.add_weight(
-            name=name,
-            shape=(size,),
-            initializer=self.bias_initializer,
-            regularizer=self.bias_regularizer,
-            constraint=self.bias_constraint,
-        )
-
-    def _check_built(self, method):
-        if not self.built:
-            raise ValueError(
-                f"Layer '{self.name}' is not built yet, so `{method}()` has no "
-                "weights to use. Call the layer on data (or `build(input_shape)`) first."
-            )
-
     def _check_shape(self, shape, expected, what):
         if len(shape) != 4 or tuple(shape[1:]) != tuple(expected):
             raise ValueError(

@@ -145,15 +145,6 @@ class DenseLayerAutoencoder(WeightArgumentsMixin, keras.layers.Layer):
         self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: self.input_dim})
         self.built = True
 
-    def _add_bias(self, name, size):
-        return self.add_weight(
-            name=name,
-            shape=(size,),
-            initializer=self.bias_initializer,
-            regularizer=self.bias_regularizer,
-            constraint=self.bias_constraint,
-        )
-
     def _kernel(self, k):
         return ops.cast(self.kernels[k], self.compute_dtype)
 
@@ -167,13 +158,6 @@ class DenseLayerAutoencoder(WeightArgumentsMixin, keras.layers.Layer):
         if self.dropout_layer is None:
             return x
         return self.dropout_layer(x, training=training)
-
-    def _check_built(self, method):
-        if not self.built:
-            raise ValueError(
-                f"Layer '{self.name}' is not built yet, so `{method}()` has no "
-                "weights to use. Call the layer on data (or `build(input_shape)`) first."
-            )
 
     def encode(self, inputs, training=None):
         """Map inputs of shape `(..., input_dim)` to codes `(..., layer_sizes[-1])`.

@@ -417,15 +417,6 @@ class MaskedLayerAutoencoder(WeightArgumentsMixin, keras.layers.Layer):
                 self.decoder_biases.append(self._add_bias(f"decoder_bias_{k}", fan_in))
         self.built = True
 
-    def _add_bias(self, name, size):
-        return self.add_weight(
-            name=name,
-            shape=(size,),
-            initializer=self.bias_initializer,
-            regularizer=self.bias_regularizer,
-            constraint=self.bias_constraint,
-        )
-
     def load_own_variables(self, store):
         super().load_own_variables(store)
         for k, spec in enumerate(self._specs):
@@ -478,13 +469,6 @@ class MaskedLayerAutoencoder(WeightArgumentsMixin, keras.layers.Layer):
         ]
         self._host_bits = [spec.bits for spec in self._specs]
         self._mask_pending = False
-
-    def _check_built(self, method):
-        if not self.built:
-            raise ValueError(
-                f"Layer '{self.name}' is not built yet, so `{method}()` has no "
-                "weights to use. Call the layer on data (or `build(input_shape)`) first."
-            )
 
     def connection_mask(self, index=0, dtype=None):
         """The dense 0/1 mask of masked layer `index` as a tensor of shape `(inputs, units)`."""
