@@ -1,6 +1,6 @@
 """Run the benchmarks and regenerate `docs/benchmarks.md`.
 
-    python -m benchmarks.run [--quick] [--only speed|pretrain|quality] [--backends jax,tensorflow,torch]
+    python -m benchmarks.run [--quick] [--only speed|pretrain|quality|scale] [--backends jax,tensorflow,torch]
 
 Each measurement runs in a child process (one per Keras backend, plus the
 hand-written PyTorch loop and the NumPy GEMM floor), which writes JSON. The
@@ -24,7 +24,7 @@ from benchmarks import report
 from benchmarks._util import load_average
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("speed", "pretrain", "quality")
+SECTIONS = ("speed", "pretrain", "quality", "scale")
 BACKENDS = ("jax", "tensorflow", "torch")
 BIG, SMALL = "784-1000-1000-1000", "784-500-250-100"
 
@@ -47,6 +47,8 @@ MODES = {
             "kmeans_n_init": 3,
             "sweep_size": 2,
         },
+        "scale": {"rows": 200_000, "memory_rows": 100_000, "features": 1000,
+                  "layer_sizes": "256,64", "epochs": 2},
     },
     "full": {
         "speed": {"steps": 20, "reps": 10, "warmup": 5, "loss_steps": 234},
@@ -65,6 +67,9 @@ MODES = {
             "kmeans_n_init": 10,
             "sweep_size": 6,
         },
+        # The issue's size: 2,000,000 x 1,000 float32 (8 GB on disk, in TMPDIR).
+        "scale": {"rows": 2_000_000, "memory_rows": 200_000, "features": 1000,
+                  "layer_sizes": "256,64", "epochs": 2},
     },
 }
 
@@ -197,7 +202,22 @@ def quality_children(settings, backends):
     ]
 
 
-CHILDREN = {"speed": speed_children, "pretrain": pretrain_children, "quality": quality_children}
+def scale_children(settings, backends):
+    args = []
+    for key in ("rows", "memory_rows", "features", "layer_sizes", "epochs"):
+        args += ["--" + key.replace("_", "-"), str(settings[key])]
+    return [
+        Child(backends[0], "benchmarks.out_of_core", args, env={"KERAS_BACKEND": backends[0]},
+              note="streamed from a memory-mapped .npy vs the same rows in RAM")
+    ]
+
+
+CHILDREN = {
+    "speed": speed_children,
+    "pretrain": pretrain_children,
+    "quality": quality_children,
+    "scale": scale_children,
+}
 
 
 def run_section(section, mode, backends, command):
