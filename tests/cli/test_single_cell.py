@@ -85,6 +85,46 @@ def test_h5ad_with_preprocessing_gene_sets_and_annotated_output(tmp_path, counts
     assert mse == pytest.approx(float(np.mean((stack.reconstruct(x) - x) ** 2)), rel=1e-5)
 
 
+def test_a_runs_config_toml_given_back_as_config_repeats_it(tmp_path, counts):
+    data = _h5ad(tmp_path, counts)
+    (tmp_path / "sets.gmt").write_text("S1\t-\tG0\tG1\tG2\tG3\nS2\t-\tG5\tG6\tG7\n")
+    first, second, third = (tmp_path / name for name in ("first", "second", "third"))
+    assert main(["pretrain", str(data), "--run-dir", str(first), *TINY, "--normalize", "--log1p",
+                 "--target-sum", "50", "--gmt", str(tmp_path / "sets.gmt"), "--min-genes", "3"]) == 0
+    # No single-cell flags: they come from the first run's [preprocessing] and [gene_sets].
+    config = str(first / runs.CONFIG)
+    assert main(["pretrain", str(data), "--run-dir", str(second), "--config", config, "--quiet"]) == 0
+    assert tomllib.loads((second / runs.CONFIG).read_text()) == tomllib.loads(
+        (first / runs.CONFIG).read_text())
+    np.testing.assert_array_equal(np.load(second / runs.EMBEDDING), np.load(first / runs.EMBEDDING))
+    # A flag overrides the file.
+    assert main(["pretrain", str(data), "--run-dir", str(third), "--config", config, "--quiet",
+                 "--target-sum", "80"]) == 0
+    settings = tomllib.loads((third / runs.CONFIG).read_text())
+    assert settings["preprocessing"] == {"normalize": True, "log1p": True, "target_sum": 80.0}
+    assert settings["gene_sets"]["min_genes"] == 3
+
+
+@pytest.mark.parametrize(
+    "table, message",
+    [
+        ('[preprocessing]\nnormalise = true\n', "unknown option(s) normalise in [preprocessing]"),
+        ('[preprocessing]\nlog1p = "yes"\n', "'log1p' must be true or false"),
+        ('[gene_sets]\nmin_genes = 0\n', "'min_genes' must be positive"),
+        ('preprocessing = 3\n', "must be a table"),
+    ],
+)
+def test_bad_single_cell_tables_in_the_config(tmp_path, counts, capsys, table, message):
+    np.save(tmp_path / "counts.npy", counts)
+    (tmp_path / "cfg.toml").write_text(table)
+    argv = ["pretrain", str(tmp_path / "counts.npy"), "--run-dir", str(tmp_path / "run"), *TINY,
+            "--config", str(tmp_path / "cfg.toml")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
+
+
 def test_10x_folder_backed_npy_and_finetune_on_sparse(tmp_path, counts):
     folder = tmp_path / "tenx"
     folder.mkdir()

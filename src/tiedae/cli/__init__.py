@@ -67,7 +67,12 @@ def build_parser():
         p.add_argument("--quiet", action="store_true", help="no progress bars")
 
     def single_cell_args(p, pretrain=False):
-        group = p.add_argument_group("single-cell and large data")
+        group = p.add_argument_group(
+            "single-cell and large data",
+            "--normalize, --log1p, --target-sum, --gmt and --min-genes can also be set in the "
+            "--config TOML, in [preprocessing] and [gene_sets] tables (a run's own config.toml "
+            "has them)." if pretrain else None,
+        )
         group.add_argument("--backed", action="store_true",
                            help="stream a .npy (memory-mapped) or .h5ad (backed) from disk instead of loading it"
                                 + ("; no validation split" if pretrain else ""))
@@ -76,15 +81,17 @@ def build_parser():
                                 "loadings in varm['tiedae_loadings'] and the parameters in uns['tiedae']")
         if not pretrain:
             return
-        group.add_argument("--normalize", action="store_true",
+        # Defaults None: unset flags fall back to the --config file ([preprocessing], [gene_sets]).
+        group.add_argument("--normalize", action="store_true", default=None,
                            help="scale every row (cell) to --target-sum counts first (recorded in the run)")
-        group.add_argument("--log1p", action="store_true", help="then take log(1 + x) (recorded in the run)")
-        group.add_argument("--target-sum", type=float, default=1e4,
+        group.add_argument("--log1p", action="store_true", default=None,
+                           help="then take log(1 + x) (recorded in the run)")
+        group.add_argument("--target-sum", type=float, default=None,
                            help="counts per row after --normalize (default: 10000; 0: the median)")
         group.add_argument("--gmt", metavar="FILE",
                            help="gene sets (GMT): a first layer with one unit per set, connected to its genes "
                                 "(needs gene names: .h5ad, .mtx/10x, a .csv header or feature_names in .npz)")
-        group.add_argument("--min-genes", type=_positive_int, default=5,
+        group.add_argument("--min-genes", type=_positive_int, default=None,
                            help="with --gmt: leave out sets with fewer genes in the data (default: 5)")
         group.add_argument("--data-parallel", nargs="?", type=_positive_int, const=True, default=False,
                            metavar="N", help="train data-parallel on all (or N) devices; JAX backend only")

@@ -118,6 +118,37 @@ OPTIONS = {
 }
 
 
+def _flag(value, name):
+    if not isinstance(value, bool):
+        raise DataError(f"option {name!r} must be true or false; received {value!r}.")
+    return value
+
+
+def _non_negative_float(value, name):
+    value = _float(value, name)
+    if value < 0:
+        raise DataError(f"option {name!r} must be >= 0; received {value}.")
+    return value
+
+
+# Tables of a config file besides [pretrain]: the single-cell flags of `tiedae pretrain`.
+# They are the tables a run writes into its own config.toml, so that file given back as
+# --config repeats the run. table -> {option: (parser, default)}; the flag overrides the file.
+TABLE_OPTIONS = {
+    "preprocessing": {
+        "normalize": (_flag, False),
+        "log1p": (_flag, False),
+        "target_sum": (_non_negative_float, 1e4),
+    },
+    "gene_sets": {
+        "gmt": (_str, None),
+        "min_genes": (_positive(_int), 5),
+    },
+}
+# Written into a run's config.toml for the record, derived from the data when read back.
+DERIVED_KEYS = {"gene_sets": {"set_names"}}
+
+
 def add_pretraining_flags(parser):
     group = parser.add_argument_group("pretraining options (also settable in --config TOML)")
     for name, (_, default, help_text) in OPTIONS.items():
@@ -126,32 +157,67 @@ def add_pretraining_flags(parser):
         group.add_argument(flag, dest=name, default=None, metavar=name.upper(), help=f"{help_text} (default: {shown})")
 
 
-def load_toml(path):
-    """Read a TOML config; its keys are the option names (a [pretrain] table is also accepted)."""
+def _read_toml(path):
     if not os.path.isfile(path):
         raise DataError(f"config file {path!r} does not exist.")
     try:
         with open(path, "rb") as handle:
-            data = tomllib.load(handle)
+            return tomllib.load(handle)
     except (OSError, tomllib.TOMLDecodeError) as err:
         raise DataError(f"cannot read config {path!r}: {err}") from None
+
+
+def load_toml(path):
+    """Read a TOML config.
+
+    The pretraining options are its top-level keys or a [pretrain] table; the
+    [preprocessing] and [gene_sets] tables (see `TABLE_OPTIONS`) are returned
+    under their own names.
+    """
+    data = _read_toml(path)
+    tables = {}
+    for table, options in TABLE_OPTIONS.items():
+        values = data.pop(table, {})
+        if not isinstance(values, dict):
+            raise DataError(f"{table!r} in {path!r} must be a table ([{table}]).")
+        unknown = sorted(set(values) - set(options) - DERIVED_KEYS.get(table, set()))
+        if unknown:
+            raise DataError(
+                f"unknown option(s) {', '.join(unknown)} in [{table}] of {path!r}; known: "
+                f"{', '.join(options)}."
+            )
+        tables[table] = {k: v for k, v in values.items() if k in options}
     data = data.get("pretrain", data)
     unknown = sorted(set(data) - set(OPTIONS))
     if unknown:
         raise DataError(
-            f"unknown option(s) {', '.join(unknown)} in {path!r}; known: {', '.join(OPTIONS)}."
+            f"unknown option(s) {', '.join(unknown)} in {path!r}; known: {', '.join(OPTIONS)}, "
+            f"and the tables {', '.join(f'[{t}]' for t in TABLE_OPTIONS)}."
         )
-    return data
+    return {**data, **tables}
 
 
 def effective_config(args):
-    """Flags override the TOML file, which overrides the defaults; every value validated."""
+    """Flags override the TOML file, which overrides the defaults; every value validated.
+
+    Returns the [pretrain] options. The single-cell options of the file's other
+    tables are resolved the same way and set on `args` (flags left unset are
+    `None`), where the commands read them.
+    """
     from_file = load_toml(args.config) if getattr(args, "config", None) else {}
     config = {}
     for name, (parse, default, _) in OPTIONS.items():
         given = getattr(args, name, None)
         value = given if given is not None else from_file.get(name, default)
         config[name] = parse(value, name)
+    for table, options in TABLE_OPTIONS.items():
+        for name, (parse, default) in options.items():
+            if not hasattr(args, name):
+                continue  # a command without these flags
+            value = getattr(args, name)
+            if value is None:
+                value = from_file.get(table, {}).get(name, default)
+            setattr(args, name, None if value is None else parse(value, name))
     return config
 
 
