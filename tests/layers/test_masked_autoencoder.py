@@ -121,6 +121,52 @@ def test_masked_weights_start_and_stay_exactly_zero_during_training(rng, optimiz
         assert enc is not dec and enc.path != dec.path
 
 
+def _regular_mask(inputs, units, per_unit):
+    """Every unit sees `per_unit` consecutive inputs (cyclically): equal fans everywhere."""
+    mask = np.zeros((inputs, units), np.float32)
+    for j in range(units):
+        mask[(np.arange(per_unit) + j * per_unit) % inputs, j] = 1.0
+    return mask
+
+
+@pytest.mark.parametrize(
+    "initializer, expected_std",
+    [
+        # 2000 inputs, 400 units, 10 inputs per unit, so 2 units per input.
+        ("glorot_uniform", np.sqrt(2.0 / (10 + 2))),
+        ("he_normal", np.sqrt(2.0 / 10)),  # fan_in
+        ("lecun_uniform", np.sqrt(1.0 / 10)),
+    ],
+)
+def test_variance_scaling_counts_only_the_kept_connections(initializer, expected_std):
+    mask = _regular_mask(2000, 400, 10)
+    layer = MaskedLayerAutoencoder(mask, kernel_initializer=initializer)
+    layer.build((None, 2000))
+    kernel = to_numpy(layer.kernels[0])
+    kept = kernel[mask == 1]
+    np.testing.assert_array_equal(kernel[mask == 0], 0.0)
+    # 4000 draws: the sample std is within a few percent of the kept-fan std.
+    assert abs(np.std(kept) / expected_std - 1.0) < 0.06
+    # The dense fans would give a std about 20x smaller (glorot: sqrt(2/2400)).
+    assert np.std(kept) > 5 * np.sqrt(1.0 / 2400)
+
+
+def test_a_full_mask_draws_what_the_plain_initializer_draws():
+    full = np.ones((30, 8), np.float32)
+    masked = MaskedLayerAutoencoder(full, kernel_initializer=keras.initializers.GlorotUniform(seed=4))
+    masked.build((None, 30))
+    reference = keras.initializers.GlorotUniform(seed=4)((30, 8))
+    np.testing.assert_allclose(to_numpy(masked.kernels[0]), to_numpy(reference), rtol=1e-6)
+
+
+def test_other_initializers_are_only_masked():
+    mask = _regular_mask(50, 10, 5)
+    init = keras.initializers.Constant(0.5)
+    layer = MaskedLayerAutoencoder(mask, kernel_initializer=init)
+    layer.build((None, 50))
+    np.testing.assert_array_equal(to_numpy(layer.kernels[0]), 0.5 * mask)
+
+
 def test_numpy_bool_and_every_sparse_format_give_the_same_mask(rng):
     a = random_adjacency(rng, (9, 7))
     coo = scipy.sparse.coo_matrix(a)

@@ -168,8 +168,34 @@ def _unpack_bits_numpy(bits, shape):
     return np.unpackbits(bits, count=count, bitorder="little").reshape(shape)
 
 
+def _connected_fan_scale(initializer, mask):
+    """Per-entry factors that give a variance-scaling draw the variance of the kept fans.
+
+    `VarianceScaling` (glorot, he, lecun) sets the variance from the dense
+    fans: inputs per unit and units per input. Under a sparse mask (a gene set
+    of 50 genes among 20,000) the kept connections are far fewer, and the
+    dense-fan variance would leave each unit's input almost silent. Rescaling
+    entry (i, j) by sqrt(n_dense / n_kept), with n as the initializer's mode
+    computes it from unit j's and input i's own connection counts, gives every
+    unit the variance a dense layer of its real fan-in would have.
+    """
+    mask = mask.astype(np.float32)
+    fan_in_dense, fan_out_dense = mask.shape
+    fan_in = np.maximum(mask.sum(axis=0, keepdims=True), 1.0)  # inputs kept per unit
+    fan_out = np.maximum(mask.sum(axis=1, keepdims=True), 1.0)  # units kept per input
+    if initializer.mode == "fan_in":
+        return np.sqrt(fan_in_dense / fan_in)
+    if initializer.mode == "fan_out":
+        return np.sqrt(fan_out_dense / fan_out)
+    return np.sqrt((fan_in_dense + fan_out_dense) / (fan_in + fan_out))  # fan_avg
+
+
 class _MaskedKernelInitializer:
-    """The user's kernel initializer with the masked-out entries set to zero."""
+    """The user's kernel initializer with the masked-out entries set to zero.
+
+    A variance-scaling initializer counts only the connections the mask keeps
+    (see `_connected_fan_scale`); any other initializer is used as it is.
+    """
 
     def __init__(self, initializer, spec):
         self.initializer = initializer
@@ -180,6 +206,9 @@ class _MaskedKernelInitializer:
         if self.spec.bits is None:  # bits arrive with the saved weights
             return values
         mask = _unpack_bits_numpy(self.spec.bits, self.spec.shape)
+        if isinstance(self.initializer, keras.initializers.VarianceScaling):
+            factors = _connected_fan_scale(self.initializer, mask) * mask
+            return ops.multiply(values, ops.cast(factors, values.dtype))
         return ops.multiply(values, ops.cast(mask, values.dtype))
 
 
@@ -273,7 +302,11 @@ class MaskedLayerAutoencoder(WeightArgumentsMixin, keras.layers.Layer):
         use_bias: Whether the layers have biases. Encoder and decoder biases
             are separate variables.
         kernel_initializer: Initializer for the kernels (masked entries are
-            then set to zero).
+            then set to zero). A variance-scaling initializer (the default
+            `"glorot_uniform"`, `"he_normal"`, ...) of a masked layer counts
+            only the kept connections: each entry gets the variance a dense
+            layer with its unit's and its input's real connection counts
+            would give, so small gene sets are not initialised near zero.
         bias_initializer: Initializer for the biases.
         kernel_regularizer: Regularizer applied to each (masked) kernel once.
         bias_regularizer: Regularizer applied to every bias vector.
