@@ -22,6 +22,7 @@ import time
 
 import numpy as np
 
+from benchmarks._util import cpu_seconds, summarize
 
 # The matmul dtype of each Keras dtype policy.
 FLOOR_DTYPE = {"float32": "float32", "mixed_bfloat16": "bfloat16"}
@@ -233,6 +234,53 @@ def make_floor(library, gemms, dtype="float32"):
     floor = FLOORS[library](gemms, dtype=dtype)
     floor.time(2)  # compile (jax, tf) and touch every buffer once
     return floor
+
+
+def time_floor_repetition(floor, steps):
+    """One repetition of the floor after a timed repetition of `steps` training steps.
+
+    Returns the floor's seconds per step and the CPU cores the process used meanwhile.
+    """
+    cpu, start = cpu_seconds(), time.perf_counter()
+    seconds = floor.time(max(2, steps // 2))
+    return seconds, (cpu_seconds() - cpu) / (time.perf_counter() - start)
+
+
+def step_record(*, runner, arch, precision, variant, floor_library, args, warmup_seconds,
+                step_seconds, step_cpu, floor_seconds, floor_cpu, train_loss, test_loss, params):
+    """The result row of one timed training step against its floor (what report.py reads).
+
+    `step_seconds`/`floor_seconds`/`step_cpu`/`floor_cpu` hold one value per
+    repetition, so step/floor ratios pair measurements taken under the same load.
+    """
+    input_dim, layer_sizes = parse_arch(arch)
+    batch = args.batch_size
+    flops = step_flops(input_dim, layer_sizes, batch)
+    step_median = statistics.median(step_seconds)
+    return {
+        "backend": runner,
+        "arch": arch,
+        "precision": precision,
+        "variant": variant,
+        "batch_size": batch,
+        "steps_per_rep": args.steps,
+        "total_train_steps": args.warmup + args.steps * args.reps,
+        "warmup_seconds": warmup_seconds,
+        "step_seconds": summarize(step_seconds),
+        "floor_seconds": summarize(floor_seconds),
+        "floor_library": floor_library,
+        "floor_dtype": FLOOR_DTYPE[precision],
+        "ratio_step_over_floor": summarize([s / f for s, f in zip(step_seconds, floor_seconds)]),
+        "samples_per_second": batch / step_median,
+        "floor_samples_per_second": batch / statistics.median(floor_seconds),
+        "gflops_per_step": flops / 1e9,
+        "achieved_gflops": flops / step_median / 1e9,
+        "cpu_cores_busy_during_steps": statistics.median(step_cpu),
+        "cpu_cores_busy_during_floor": statistics.median(floor_cpu),
+        "train_loss_last_rep": train_loss,
+        "test_loss": test_loss,
+        "params": params,
+    }
 
 
 def main(argv=None):

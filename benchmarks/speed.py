@@ -20,7 +20,6 @@ to compare `mixed_bfloat16` with `float32`.
 import argparse
 import os
 import platform
-import statistics
 import time
 
 from benchmarks._util import cpu_seconds, load_average, quiet_backends, summarize, write_json
@@ -35,7 +34,8 @@ from benchmarks.gemm_floor import (  # noqa: E402
     FLOOR_DTYPE,
     make_floor,
     parse_arch,
-    step_flops,
+    step_record,
+    time_floor_repetition,
     training_gemms,
 )
 from tiedae.layers import DenseLayerAutoencoder  # noqa: E402
@@ -113,39 +113,21 @@ def measure(backend, arch_text, precision, variants, x_train, x_test, args):
         for v in variants if rep % 2 == 0 else list(reversed(variants)):
             models[v].fit(x, x, batch_size=batch, epochs=1, shuffle=False, verbose=0,
                           callbacks=[timers[v]])
-        cpu, start = cpu_seconds(), time.perf_counter()
-        floor_seconds.append(floor.time(max(2, args.steps // 2)))
-        floor_cpu.append((cpu_seconds() - cpu) / (time.perf_counter() - start))
-    flops = step_flops(input_dim, layer_sizes, batch)
+        seconds, cores = time_floor_repetition(floor, args.steps)
+        floor_seconds.append(seconds)
+        floor_cpu.append(cores)
     steps = {v: [t / args.steps for t in timers[v].seconds] for v in variants}
     results = []
     for v in variants:
-        ratios = [s / f for s, f in zip(steps[v], floor_seconds)]
-        step_median = statistics.median(steps[v])
-        result = {
-            "backend": backend,
-            "arch": arch_text,
-            "precision": precision,
-            "variant": v,
-            "batch_size": batch,
-            "steps_per_rep": args.steps,
-            "total_train_steps": args.warmup + args.steps * args.reps,
-            "warmup_seconds": warmup_seconds[v],
-            "step_seconds": summarize(steps[v]),
-            "floor_seconds": summarize(floor_seconds),
-            "floor_library": backend,
-            "floor_dtype": FLOOR_DTYPE[precision],
-            "ratio_step_over_floor": summarize(ratios),
-            "samples_per_second": batch / step_median,
-            "floor_samples_per_second": batch / statistics.median(floor_seconds),
-            "gflops_per_step": flops / 1e9,
-            "achieved_gflops": flops / step_median / 1e9,
-            "cpu_cores_busy_during_steps": statistics.median(timers[v].cpu),
-            "cpu_cores_busy_during_floor": statistics.median(floor_cpu),
-            "train_loss_last_rep": timers[v].losses[-1],
-            "test_loss": float(models[v].evaluate(x_test, x_test, batch_size=1000, verbose=0)),
-            "params": int(models[v].count_params()),
-        }
+        result = step_record(
+            runner=backend, arch=arch_text, precision=precision, variant=v,
+            floor_library=backend, args=args, warmup_seconds=warmup_seconds[v],
+            step_seconds=steps[v], step_cpu=timers[v].cpu,
+            floor_seconds=floor_seconds, floor_cpu=floor_cpu,
+            train_loss=timers[v].losses[-1],
+            test_loss=float(models[v].evaluate(x_test, x_test, batch_size=1000, verbose=0)),
+            params=int(models[v].count_params()),
+        )
         if v == "tied" and "untied" in variants:
             # < 1 means the tied step is faster; paired within each repetition.
             paired = [t / u for t, u in zip(steps["tied"], steps["untied"])]

@@ -14,16 +14,22 @@ import argparse
 import contextlib
 import math
 import platform
-import statistics
 import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from benchmarks._util import cpu_seconds, load_average, summarize, write_json
+from benchmarks._util import cpu_seconds, load_average, write_json
 from benchmarks.data import load_fashion_mnist
-from benchmarks.gemm_floor import FLOOR_DTYPE, make_floor, parse_arch, step_flops, training_gemms
+from benchmarks.gemm_floor import (
+    FLOOR_DTYPE,
+    make_floor,
+    parse_arch,
+    step_record,
+    time_floor_repetition,
+    training_gemms,
+)
 
 
 class TiedAutoencoder(torch.nn.Module):
@@ -86,39 +92,19 @@ def measure(arch_text, precision, x_train, x_test, args):
         wall = time.perf_counter() - start
         steps.append(wall / args.steps)
         step_cpu.append((cpu_seconds() - cpu) / wall)
-        cpu, start = cpu_seconds(), time.perf_counter()
-        floors.append(floor.time(max(2, args.steps // 2)))
-        floor_cpu.append((cpu_seconds() - cpu) / (time.perf_counter() - start))
+        seconds, cores = time_floor_repetition(floor, args.steps)
+        floors.append(seconds)
+        floor_cpu.append(cores)
     with torch.no_grad(), autocast():
         logits = model(torch.from_numpy(x_test))
     test_loss = float(F.binary_cross_entropy_with_logits(logits.float(), torch.from_numpy(x_test)))
-    ratios = [s / f for s, f in zip(steps, floors)]
-    step_median = statistics.median(steps)
-    flops = step_flops(input_dim, layer_sizes, batch)
-    return {
-        "backend": "torch-handwritten",
-        "arch": arch_text,
-        "precision": precision,
-        "variant": "tied",
-        "batch_size": batch,
-        "steps_per_rep": args.steps,
-        "total_train_steps": args.warmup + args.steps * args.reps,
-        "warmup_seconds": warmup_seconds,
-        "step_seconds": summarize(steps),
-        "floor_seconds": summarize(floors),
-        "floor_library": "torch",
-        "floor_dtype": FLOOR_DTYPE[precision],
-        "ratio_step_over_floor": summarize(ratios),
-        "samples_per_second": batch / step_median,
-        "floor_samples_per_second": batch / statistics.median(floors),
-        "gflops_per_step": flops / 1e9,
-        "achieved_gflops": flops / step_median / 1e9,
-        "cpu_cores_busy_during_steps": statistics.median(step_cpu),
-        "cpu_cores_busy_during_floor": statistics.median(floor_cpu),
-        "train_loss_last_rep": losses[-1],
-        "test_loss": test_loss,
-        "params": sum(p.numel() for p in model.parameters()),
-    }
+    return step_record(
+        runner="torch-handwritten", arch=arch_text, precision=precision, variant="tied",
+        floor_library="torch", args=args, warmup_seconds=warmup_seconds,
+        step_seconds=steps, step_cpu=step_cpu, floor_seconds=floors, floor_cpu=floor_cpu,
+        train_loss=losses[-1], test_loss=test_loss,
+        params=sum(p.numel() for p in model.parameters()),
+    )
 
 
 def main(argv=None):
