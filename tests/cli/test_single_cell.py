@@ -111,6 +111,7 @@ def test_a_runs_config_toml_given_back_as_config_repeats_it(tmp_path, counts):
         ('[preprocessing]\nnormalise = true\n', "unknown option(s) normalise in [preprocessing]"),
         ('[preprocessing]\nlog1p = "yes"\n', "'log1p' must be true or false"),
         ('[gene_sets]\nmin_genes = 0\n', "'min_genes' must be positive"),
+        ('[preprocessing]\nnormalize = true\ntarget_sum = -1.0\n', "target_sum"),
         ('preprocessing = 3\n', "must be a table"),
     ],
 )

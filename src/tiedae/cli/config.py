@@ -124,13 +124,6 @@ def _flag(value, name):
     return value
 
 
-def _non_negative_float(value, name):
-    value = _float(value, name)
-    if value < 0:
-        raise DataError(f"option {name!r} must be >= 0; received {value}.")
-    return value
-
-
 # Tables of a config file besides [pretrain]: the single-cell flags of `tiedae pretrain`.
 # They are the tables a run writes into its own config.toml, so that file given back as
 # --config repeats the run. table -> {option: (parser, default)}; the flag overrides the file.
@@ -138,7 +131,8 @@ TABLE_OPTIONS = {
     "preprocessing": {
         "normalize": (_flag, False),
         "log1p": (_flag, False),
-        "target_sum": (_non_negative_float, 1e4),
+        # Its range (0: the median) is checked once, by CountPreprocessing.
+        "target_sum": (_float, 1e4),
     },
     "gene_sets": {
         "gmt": (_str, None),
