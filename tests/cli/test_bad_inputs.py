@@ -46,6 +46,7 @@ def _prepare(folder):
     (folder / "unknown.toml").write_text("epoks = 3\n")
     (folder / "wrongtype.toml").write_text('epochs = "ten"\n')
     (folder / "range.toml").write_text("validation_split = 1.5\n")
+    (folder / "notbool.toml").write_text('finetune_denoising = "no"\n')
     (folder / "foreign").mkdir()
     (folder / "foreign" / "notes.txt").write_text("mine")
 
@@ -100,6 +101,7 @@ CASES = [
     ([P, "{d}/good.npy", "--run-dir", "{d}/new", "--config", "{d}/unknown.toml"], "unknown option(s) epoks"),
     ([P, "{d}/good.npy", "--run-dir", "{d}/new", "--config", "{d}/wrongtype.toml"], "'epochs' must be an integer"),
     ([P, "{d}/good.npy", "--run-dir", "{d}/new", "--config", "{d}/range.toml"], "'validation_split' must be in [0, 1)"),
+    ([P, "{d}/good.npy", "--run-dir", "{d}/new", "--config", "{d}/notbool.toml"], "'finetune_denoising' must be true or false"),
     ([P, "{d}/good.npy", "--run-dir", "{d}/new", "--corruption", "blur"], "unknown value 'blur'"),
     ([P, "{d}/good.npy", "--run-dir", "{d}/new", "--layers", "8,-2"], "'layers' must be positive"),
     ([P, "{d}/good.npy", "--run-dir", "{d}/new", "--learning-rate", "-1"], "'learning_rate' must be positive"),

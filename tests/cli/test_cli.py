@@ -59,6 +59,7 @@ def test_pretrain_writes_a_complete_run_directory(tmp_path, digits, fmt, capsys)
     with open(run_dir / runs.CONFIG, "rb") as handle:
         config = tomllib.load(handle)["pretrain"]
     assert config["layers"] == [12, 6] and config["epochs"] == 2 and config["seed"] == 3
+    assert config["finetune_denoising"] is True and stack.finetune_denoising is True
 
     with open(run_dir / runs.HISTORY) as handle:
         rows = list(csv.DictReader(handle))
@@ -81,14 +82,17 @@ def test_pretrain_writes_a_complete_run_directory(tmp_path, digits, fmt, capsys)
 def test_config_file_is_used_and_flags_override_it(tmp_path, digits):
     X, _ = digits
     np.save(tmp_path / "x.npy", X)
-    (tmp_path / "cfg.toml").write_text('[pretrain]\nlayers = [10, 5]\nepochs = 1\ncorruption = "gaussian"\ncorruption_level = 0.05\n')
+    (tmp_path / "cfg.toml").write_text('[pretrain]\nlayers = [10, 5]\nepochs = 1\ncorruption = "gaussian"\ncorruption_level = 0.05\n'
+                                      'finetune_epochs = 1\nfinetune_denoising = true\n')
     run_dir = tmp_path / "run"
     code = main(["pretrain", str(tmp_path / "x.npy"), "--run-dir", str(run_dir), "--config",
-                 str(tmp_path / "cfg.toml"), "--layers", "9,4", "--quiet"])
+                 str(tmp_path / "cfg.toml"), "--layers", "9,4", "--no-finetune-denoising", "--quiet"])
     assert code == 0
     with open(run_dir / runs.CONFIG, "rb") as handle:
         config = tomllib.load(handle)["pretrain"]
-    assert config["layers"] == [9, 4]  # the flag wins
+    assert config["layers"] == [9, 4] and config["finetune_denoising"] is False  # the flags win
+    stack = StackedDenoisingAutoencoder.load(run_dir / runs.PRETRAINED_MODEL)
+    assert stack.finetune_denoising is False and len(stack.finetune_history_["loss"]) == 1
     assert config["corruption"] == "gaussian" and config["corruption_level"] == 0.05  # from the file
     assert np.load(run_dir / runs.EMBEDDING).shape == (len(X), 4)
 

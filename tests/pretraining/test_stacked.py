@@ -237,6 +237,29 @@ def test_per_layer_settings_reach_each_layer(digits, fits):
     assert sda.losses_ == ["binary_crossentropy", "mse", "binary_crossentropy"]
 
 
+@pytest.mark.parametrize("denoising", [True, False])
+def test_finetuning_corrupts_the_input_only_when_denoising(digits, denoising):
+    x = digits[0][:120]
+    sda = StackedDenoisingAutoencoder(
+        [12, 6], epochs=60, learning_rate=0.02, batch_size=len(x), corruption_level=0.5, seed=4,
+        verbose=0,
+        finetune_denoising=denoising,
+    ).pretrain(x)
+    clean_loss = bce(x, sda.reconstruct(x))
+    # One full batch: the epoch's reported loss is the loss before the single update.
+    sda.finetune(x, epochs=1)
+    reported = sda.finetune_history_["loss"][0]
+    if denoising:  # half the pixels masked: worse than the clean reconstruction
+        assert reported > clean_loss * 1.01
+    else:
+        assert reported == pytest.approx(clean_loss, rel=1e-4)
+    assert sda.get_config()["finetune_denoising"] is denoising
+
+
+def test_finetune_denoising_must_be_a_boolean():
+    with pytest.raises(ValueError, match="finetune_denoising"):
+        StackedDenoisingAutoencoder([4], finetune_denoising="no")
+
 def test_finetuning_updates_the_shared_deep_autoencoder(digits):
     x = digits[0][:200]
     sda = StackedDenoisingAutoencoder(

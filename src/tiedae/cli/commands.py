@@ -179,6 +179,7 @@ def _stack_kwargs(config, verbose, data_parallel):
         epochs=config["epochs"],
         batch_size=config["batch_size"],
         finetune_epochs=config["finetune_epochs"],
+        finetune_denoising=config["finetune_denoising"],
         seed=config["seed"],
         verbose=verbose,
         data_parallel=data_parallel,

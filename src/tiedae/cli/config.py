@@ -4,6 +4,7 @@ One table (`OPTIONS`) describes every option once; the argparse flags, the
 TOML validation and the config written into the run directory derive from it.
 """
 
+import argparse
 import numbers
 import os
 
@@ -43,6 +44,12 @@ def _float(value, name):
 def _str(value, name):
     if not isinstance(value, str):
         raise DataError(f"option {name!r} must be a string; received {value!r}.")
+    return value
+
+
+def _flag(value, name):
+    if not isinstance(value, bool):
+        raise DataError(f"option {name!r} must be true or false; received {value!r}.")
     return value
 
 
@@ -113,15 +120,14 @@ OPTIONS = {
     "epochs": (_scalar_or_list(_positive(_listed(_int))), 10, "epochs per layer (one, or one per layer)"),
     "batch_size": (_positive(_int), 128, "batch size"),
     "finetune_epochs": (_int, 0, "epochs of end-to-end fine-tuning of the deep autoencoder"),
+    "finetune_denoising": (
+        _flag,
+        True,
+        "corrupt the input during that fine-tuning (--no-finetune-denoising: clean input)",
+    ),
     "validation_split": (_fraction, 0.1, "fraction of rows held out to report validation loss"),
     "seed": (_int, 0, "random seed (same seed, same weights)"),
 }
-
-
-def _flag(value, name):
-    if not isinstance(value, bool):
-        raise DataError(f"option {name!r} must be true or false; received {value!r}.")
-    return value
 
 
 # Tables of a config file besides [pretrain]: the single-cell flags of `tiedae pretrain`.
@@ -145,10 +151,14 @@ DERIVED_KEYS = {"gene_sets": {"set_names"}}
 
 def add_pretraining_flags(parser):
     group = parser.add_argument_group("pretraining options (also settable in --config TOML)")
-    for name, (_, default, help_text) in OPTIONS.items():
+    for name, (parse, default, help_text) in OPTIONS.items():
         flag = "--" + name.replace("_", "-")
         shown = ",".join(map(str, default)) if isinstance(default, list) else default
-        group.add_argument(flag, dest=name, default=None, metavar=name.upper(), help=f"{help_text} (default: {shown})")
+        if parse is _flag:  # --name / --no-name
+            group.add_argument(flag, dest=name, default=None, action=argparse.BooleanOptionalAction,
+                               help=f"{help_text} (default: {shown})")
+        else:
+            group.add_argument(flag, dest=name, default=None, metavar=name.upper(), help=f"{help_text} (default: {shown})")
 
 
 def _read_toml(path):

@@ -26,6 +26,7 @@ DEMO_CONFIG = {
     "epochs": 40,
     "batch_size": 32,
     "finetune_epochs": 0,
+    "finetune_denoising": True,
     "validation_split": 0.1,
     "seed": 0,
 }

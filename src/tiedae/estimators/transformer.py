@@ -27,6 +27,8 @@ class TiedAutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
         epochs: Greedy epochs per layer (or one per layer).
         batch_size: Batch size.
         finetune_epochs: End-to-end fine-tuning epochs of the deep autoencoder.
+        finetune_denoising: Whether that fine-tuning corrupts the input (layer
+            0's corruption) or trains on the clean input.
         random_state: None, an int or a `numpy.random.RandomState`; an int makes
             `fit` reproducible.
         verbose: 0, 1 or 2 (Keras progress output).
@@ -63,6 +65,7 @@ class TiedAutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
         epochs=10,
         batch_size=128,
         finetune_epochs=0,
+        finetune_denoising=True,
         random_state=None,
         verbose=0,
     ):
@@ -76,6 +79,7 @@ class TiedAutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
         self.epochs = epochs
         self.batch_size = batch_size
         self.finetune_epochs = finetune_epochs
+        self.finetune_denoising = finetune_denoising
         self.random_state = random_state
         self.verbose = verbose
 
@@ -85,6 +89,7 @@ class TiedAutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
         sda = StackedDenoisingAutoencoder(
             **sda_params(self, self.epochs, derive_seed(self.random_state)),
             finetune_epochs=self.finetune_epochs,
+            finetune_denoising=self.finetune_denoising,
         )
         self.sda_ = sda.pretrain(as_float32(X))
         self._n_features_out = sda.layer_sizes[-1]

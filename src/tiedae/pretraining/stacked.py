@@ -141,6 +141,10 @@ class StackedDenoisingAutoencoder:
         batch_size: Positive integer, for training and for computing codes.
         finetune_epochs: If > 0, `pretrain` ends with that many epochs of
             end-to-end fine-tuning of the deep tied autoencoder (see `finetune`).
+        finetune_denoising: If `True` (default), end-to-end fine-tuning corrupts
+            the input with layer 0's corruption (a deep denoising autoencoder);
+            if `False`, it trains on the clean input (a plain deep autoencoder,
+            as DEC's recipe does before clustering the code).
         seed: Optional non-negative integer. Layer `k` starts with
             `keras.utils.set_random_seed(seed + k)` and seeds its initializer and
             corruption with `seed + k`, so a run is reproducible and a resumed
@@ -195,6 +199,7 @@ class StackedDenoisingAutoencoder:
         epochs=10,
         batch_size=128,
         finetune_epochs=0,
+        finetune_denoising=True,
         seed=None,
         verbose=1,
         data_parallel=False,
@@ -210,6 +215,7 @@ class StackedDenoisingAutoencoder:
         self.epochs = epochs
         self.batch_size = batch_size
         self.finetune_epochs = finetune_epochs
+        self.finetune_denoising = finetune_denoising
         self.seed = check_seed(seed)
         self.verbose = verbose
 
@@ -265,6 +271,10 @@ class StackedDenoisingAutoencoder:
         ):
             raise ValueError(f"`batch_size` must be a positive integer; received {batch_size!r}.")
         _check_epochs(finetune_epochs, "finetune_epochs")
+        if not isinstance(finetune_denoising, (bool, np.bool_)):
+            raise ValueError(
+                f"`finetune_denoising` must be True or False; received {finetune_denoising!r}."
+            )
         if verbose not in (0, 1, 2):
             raise ValueError(f"`verbose` must be 0, 1 or 2; received {verbose!r}.")
         self.data_parallel = check_data_parallel(data_parallel, check_backend=False)
@@ -284,6 +294,7 @@ class StackedDenoisingAutoencoder:
             "epochs": _jsonable(self.epochs),
             "batch_size": int(self.batch_size),
             "finetune_epochs": int(self.finetune_epochs),
+            "finetune_denoising": bool(self.finetune_denoising),
             "seed": self.seed,
             "verbose": self.verbose,
             "data_parallel": self.data_parallel,
@@ -574,8 +585,9 @@ class StackedDenoisingAutoencoder:
     def finetune(self, x, validation_data=None, epochs=None, callbacks=None):
         """Train the deep tied autoencoder end to end as a denoising autoencoder.
 
-        The input is corrupted with layer 0's corruption, the target is the
-        clean input, and the loss is layer 0's. Updates `autoencoder_` in place
+        The input is corrupted with layer 0's corruption (unless the stack was
+        built with `finetune_denoising=False`), the target is the clean input,
+        and the loss is layer 0's. Updates `autoencoder_` in place
         and sets `finetune_history_`.
 
         Args:
@@ -594,7 +606,11 @@ class StackedDenoisingAutoencoder:
         n = len(self.layer_sizes)
         seed = self._seed_everything(n)
         inputs = keras.Input(shape=(self.input_dim_,), name="input")
-        corruption = self._corruption_layer(0, x, seed, name="corruption_finetune")
+        corruption = (
+            self._corruption_layer(0, x, seed, name="corruption_finetune")
+            if self.finetune_denoising
+            else None
+        )
         corrupted = inputs if corruption is None else corruption(inputs)
         model = keras.Model(inputs, self.autoencoder_(corrupted), name="finetune_autoencoder")
         model.compile(optimizer=self._make_optimizer(), loss=self.losses_[0])
