@@ -11,6 +11,11 @@ from tiedae.pretraining.handoff import (
     to_model,
 )
 from tiedae.pretraining.layerwise_autoencoder import LayerwiseTiedAutoencoder
+from tiedae.pretraining.semi_supervised import (
+    fit_semi_supervised,
+    masked_sparse_categorical_crossentropy,
+    to_semi_supervised,
+)
 from tiedae.pretraining.stacked import StackedDenoisingAutoencoder
 
 __all__ = [
@@ -19,9 +24,12 @@ __all__ = [
     "StackedDenoisingAutoencoder",
     "copy_encoder_layer",
     "pretrain_conv_stack",
+    "fit_semi_supervised",
     "fit_with_unfreezing",
+    "masked_sparse_categorical_crossentropy",
     "pretrained_layers",
     "set_pretrained_trainable",
     "to_classifier",
     "to_model",
+    "to_semi_supervised",
 ]
