@@ -18,12 +18,11 @@ For every seed: greedy pretraining of a sigmoid SdA (masking noise 0.1 / 0.2 /
 The settings (`run.py` MODES) decide how much of the data and how many epochs.
 """
 
-import argparse
 import json
 import statistics
 import time
 
-from benchmarks._util import load_average, peak_rss_mib, quiet_backends, write_json
+from benchmarks._util import quiet_backends
 
 quiet_backends()
 
@@ -36,8 +35,8 @@ from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.metrics import normalized_mutual_info_score  # noqa: E402
 from sklearn.neural_network import MLPClassifier  # noqa: E402
 
-from benchmarks.data import load_fashion_mnist  # noqa: E402
 from benchmarks.metrics import clustering_accuracy  # noqa: E402
+from benchmarks.seeded import run_seeded  # noqa: E402
 
 N_CLASSES = 10
 BASE_RECIPE = {"corruption": "masking", "corruption_level": [0.1, 0.2, 0.3], "activation": "sigmoid"}
@@ -198,7 +197,6 @@ def run_seed(seed, data, settings, out, log):
         acc = sklearn_accuracy("logreg", x_few, y_few, x_test, y_test, seed, settings["sklearn_max_iter"])
         out["few_labels"][str(n)].setdefault("sklearn LogisticRegression", []).append(acc)
         log(f"seed {seed}: {n} labels, LogisticRegression: {acc:.4f}")
-    keras.backend.clear_session()
 
 
 def run_sweep(data, settings, out, log):
@@ -276,61 +274,41 @@ def summarize_tables(out, settings):
     return tables
 
 
-def evaluate_targets(out):
+def evaluate_targets(out, settings=None):
     mean = statistics.fmean
     targets = []
     pre, ctl = "SdA pretrained, fine-tuned", "same network, random init"
     if pre in out["all_labels"]:
         targets.append({"what": "all labels, pretrained network test accuracy >= 90%",
                         "measured": mean(out["all_labels"][pre]), "target": 0.90})
-    few = out["few_labels"]
-    if "100" in few:
-        p, c = mean(few["100"][pre]), mean(few["100"][ctl])
-        targets.append({"what": "100 labels, pretrained network >= 65%", "measured": p, "target": 0.65})
-        targets.append({"what": f"100 labels, pretrained minus random init >= 10 points "
-                                f"(random init {c:.2%})", "measured": p - c, "target": 0.10})
-    if "1000" in few:
-        targets.append({"what": "1,000 labels, pretrained network >= 83%",
-                        "measured": mean(few["1000"][pre]), "target": 0.83})
+    targets += few_label_targets(out["few_labels"], pre, ctl)
     code = "k-means on SdA code"
     if code in out["clustering"]:
         targets.append({"what": "k-means on the code, clustering accuracy >= 62%",
                         "measured": mean(out["clustering"][code]["accuracy"]), "target": 0.62})
-    for t in targets:
-        t["met"] = t["measured"] >= t["target"]
     return targets
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", required=True)
-    parser.add_argument("--settings", required=True, help="JSON object (see run.py MODES)")
-    args = parser.parse_args(argv)
-    settings = json.loads(args.settings)
+def few_label_targets(few, pretrained, control, label=""):
+    """The issue's few-label targets for one (pretrained, control) pair of rows."""
+    mean = statistics.fmean
+    targets = []
+    if "100" in few:
+        p, c = mean(few["100"][pretrained]), mean(few["100"][control])
+        targets.append({"what": f"100 labels, pretrained network{label} >= 65%", "measured": p,
+                        "target": 0.65})
+        targets.append({"what": f"100 labels, pretrained minus random init{label} >= 10 points "
+                                f"(random init {c:.2%})", "measured": p - c, "target": 0.10})
+    if "1000" in few:
+        targets.append({"what": f"1,000 labels, pretrained network{label} >= 83%",
+                        "measured": mean(few["1000"][pretrained]), "target": 0.83})
+    return targets
 
-    (x_train, y_train), (x_test, y_test) = load_fashion_mnist()
-    x_test, y_test = x_test[: settings["n_test"]], y_test[: settings["n_test"]]
-    data = ((x_train, y_train), (x_test, y_test))
-    out = {"pretrain_seconds": [], "clustering": {}, "all_labels": {}, "few_labels": {}, "sweep": []}
-    payload = {"backend": keras.backend.backend(), "settings": settings,
-               "load_average_start": load_average()}
 
-    def log(message):
-        print(f"[quality {payload['backend']}] {message}", flush=True)
-
-    def save():
-        payload.update(
-            raw=out,
-            tables=summarize_tables(out, settings),
-            targets=evaluate_targets(out),
-            peak_rss_mib=peak_rss_mib(),
-            load_average_end=load_average(),
-        )
-        write_json(args.json, payload)
-
+def describe(settings):
     sizes = "-".join(str(v) for v in [784] + list(settings["layer_sizes"]))
-    payload["description"] = (
-        f"Backend {payload['backend']}. SdA {sizes}, sigmoid, masking noise 0.1/0.2/0.3, Adam "
+    return (
+        f"Backend {keras.backend.backend()}. SdA {sizes}, sigmoid, masking noise 0.1/0.2/0.3, Adam "
         f"1e-3, batch 128, {settings['pretrain_epochs']} pretraining epochs per layer on "
         f"{settings['n_pretrain']:,} unlabelled training images; fine-tuning "
         f"{settings['finetune_epochs']} epochs (all labels, batch 128, schedule "
@@ -339,12 +317,9 @@ def main(argv=None):
         "control gets the same schedule. Mean ± standard deviation over "
         f"{settings['seeds']} seed(s); test accuracy on the first {settings['n_test']:,} test images."
     )
-    for seed in range(settings["seeds"]):
-        run_seed(seed, data, settings, out, log)
-        save()
-    if settings.get("sweep_size", len(SWEEP)) > 0:
-        run_sweep(data, settings, out, log)
-    save()
+
+
+def summarize_notes(out, settings):
     notes = []
     if out["sweep"]:
         best = max(out["sweep"], key=lambda r: r["few_label_accuracy"])
@@ -354,9 +329,21 @@ def main(argv=None):
             f"worst '{worst['recipe']}' ({worst['few_label_accuracy']:.2%}); one seed, so "
             "differences of a point or two are within noise."
         )
-    notes.append(f"Mean pretraining time per seed: {statistics.fmean(out['pretrain_seconds']):.0f} s.")
-    payload["notes"] = notes
-    save()
+    if out["pretrain_seconds"]:
+        notes.append(
+            f"Mean pretraining time per seed: {statistics.fmean(out['pretrain_seconds']):.0f} s."
+        )
+    return notes
+
+
+def main(argv=None):
+    def sweep(data, settings, out, log):
+        if settings.get("sweep_size", len(SWEEP)) > 0:
+            run_sweep(data, settings, out, log)
+
+    out = {"pretrain_seconds": [], "clustering": {}, "all_labels": {}, "few_labels": {}, "sweep": []}
+    run_seeded(__doc__, "quality", out, run_seed, summarize_tables, evaluate_targets, describe,
+               notes=summarize_notes, argv=argv, after_seeds=sweep)
 
 
 if __name__ == "__main__":

@@ -556,8 +556,8 @@ MISS_REASONS = {
 }
 
 
-def quality_lines(section):
-    lines = _header(section, "Quality on Fashion-MNIST")
+def quality_lines(section, title="Quality on Fashion-MNIST"):
+    lines = _header(section, title)
     for run in section.get("runs", []):
         p = run.get("payload", {})
         if not p:
@@ -596,8 +596,8 @@ def quality_lines(section):
                 lines.append(
                     "- This is **quick** mode: a narrower stack, a subsample of the images, a few "
                     "epochs and fewer seeds than the targets assume. Its misses say the pipeline "
-                    "works, not whether the recipe reaches the targets; only `--only quality` in "
-                    "full mode answers that."
+                    "works, not whether the recipe reaches the targets; only "
+                    f"`--only {section['section']}` in full mode answers that."
                 )
             for t in missed:
                 for key, why in MISS_REASONS.items():
@@ -675,7 +675,8 @@ def write_report(stored, path):
         "How to run: `make bench` (full mode; installs `dataset-fashion-mnist` if missing; about "
         "two hours on 2 cores; the *scale* section writes an 8 GB file to `TMPDIR` and removes it "
         "afterwards), `make bench BENCH_ARGS=\"--quick\"`, or e.g. `python -m benchmarks.run --quick "
-        "--only speed --backends jax,torch`. Sections: speed, pretrain, quality, scale. Raw "
+        "--only speed --backends jax,torch`. Sections: speed, pretrain, quality, clustering, semi, "
+        "scale. Raw "
         "results: `docs/benchmarks.json`.",
         "",
     ]
@@ -696,6 +697,9 @@ RENDERERS = {
     "speed": speed_lines,
     "pretrain": pretrain_lines,
     "quality": quality_lines,
+    "clustering": lambda section: quality_lines(section, "Clustering on Fashion-MNIST"),
+    "semi": lambda section: quality_lines(
+        section, "Few labels on Fashion-MNIST: semi-supervised fine-tuning"),
     "scale": scale_lines,
 }
 

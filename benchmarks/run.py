@@ -1,6 +1,8 @@
 """Run the benchmarks and regenerate `docs/benchmarks.md`.
 
-    python -m benchmarks.run [--quick] [--only speed|pretrain|quality|scale] [--backends jax,tensorflow,torch]
+    python -m benchmarks.run [--quick] [--only SECTION] [--backends jax,tensorflow,torch]
+
+Sections: speed, pretrain, quality, clustering, semi, scale.
 
 Each measurement runs in a child process (one per Keras backend, plus the
 hand-written PyTorch loop and the NumPy GEMM floor), which writes JSON. The
@@ -24,7 +26,7 @@ from benchmarks import report
 from benchmarks._util import load_average
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("speed", "pretrain", "quality", "scale")
+SECTIONS = ("speed", "pretrain", "quality", "clustering", "semi", "scale")
 BACKENDS = ("jax", "tensorflow", "torch")
 BIG, SMALL = "784-1000-1000-1000", "784-500-250-100"
 
@@ -49,6 +51,13 @@ MODES = {
             "kmeans_n_init": 3,
             "sweep_size": 2,
         },
+        "clustering": {"seeds": 2, "n_pretrain": 10000, "n_test": 2000,
+                       "layer_sizes": [256, 256, 512, 10], "corruption_level": 0.2,
+                       "pretrain_epochs": 2, "finetune_epochs": 2, "n_clusters": 10,
+                       "kmeans_n_init": 3},
+        "semi": {"seeds": 2, "n_pretrain": 10000, "n_test": 2000, "layer_sizes": [500, 500, 500],
+                 "pretrain_epochs": 2, "few_labels": [100, 1000], "semi_epochs": 2,
+                 "reconstruction_weight": 1.0, "labeled_fraction": 0.25},
         "scale": {"rows": 200_000, "memory_rows": 100_000, "features": 1000,
                   "layer_sizes": "256,64", "epochs": 2},
     },
@@ -72,6 +81,16 @@ MODES = {
             "kmeans_n_init": 10,
             "sweep_size": 8,
         },
+        # DEC's architecture and recipe (see benchmarks/clustering.py).
+        "clustering": {"seeds": 5, "n_pretrain": 60000, "n_test": 10000,
+                       "layer_sizes": [500, 500, 2000, 10], "corruption_level": 0.2,
+                       "pretrain_epochs": 10, "finetune_epochs": 10, "n_clusters": 10,
+                       "kmeans_n_init": 10},
+        # The quality section's stacks (same seeds, images and recipe).
+        "semi": {"seeds": 5, "n_pretrain": 60000, "n_test": 10000,
+                 "layer_sizes": [1000, 1000, 1000], "pretrain_epochs": 10,
+                 "few_labels": [100, 1000], "semi_epochs": 5, "reconstruction_weight": 1.0,
+                 "labeled_fraction": 0.25},
         # The issue's size: 2,000,000 x 1,000 float32 (8 GB on disk, in TMPDIR).
         "scale": {"rows": 2_000_000, "memory_rows": 200_000, "features": 1000,
                   "layer_sizes": "256,64", "epochs": 2},
@@ -200,11 +219,14 @@ def pretrain_children(settings, backends):
     ]
 
 
-def quality_children(settings, backends):
-    return [
-        Child(backends[0], "benchmarks.quality", ["--settings", json.dumps(settings)],
-              env={"KERAS_BACKEND": backends[0]})
-    ]
+def seeded_children(module):
+    """One child on the first backend, for the seeded quality-like sections."""
+
+    def children(settings, backends):
+        return [Child(backends[0], module, ["--settings", json.dumps(settings)],
+                      env={"KERAS_BACKEND": backends[0]})]
+
+    return children
 
 
 def scale_children(settings, backends):
@@ -220,7 +242,9 @@ def scale_children(settings, backends):
 CHILDREN = {
     "speed": speed_children,
     "pretrain": pretrain_children,
-    "quality": quality_children,
+    "quality": seeded_children("benchmarks.quality"),
+    "clustering": seeded_children("benchmarks.clustering"),
+    "semi": seeded_children("benchmarks.semi_supervised"),
     "scale": scale_children,
 }
 
