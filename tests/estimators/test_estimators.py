@@ -121,3 +121,32 @@ def test_classifier_pretrains_on_extra_unlabeled_rows(digits, monkeypatch):
     assert pipe.predict(x).shape == (96,)
     with pytest.raises(ValueError, match="X_unlabeled has 3 features"):
         PretrainedMLPClassifier((8,), **TINY_CLF).fit(x, y, X_unlabeled=np.zeros((5, 3)))
+
+
+def test_classifier_semi_supervised_phase_reconstructs_the_unlabeled_rows(digits):
+    x, y = digits[0][:60], digits[1][:60]
+    pool = digits[0][60:700]
+    names = np.array(list("abcdefghij"))[y]
+    clf = PretrainedMLPClassifier(
+        (24,), pretrain_epochs=5, epochs=15, batch_size=64, learning_rate=0.01,
+        reconstruction_weight=1.0, random_state=0,
+    ).fit(x, names, X_unlabeled=pool)
+    history = clf.history_
+    assert len(history["reconstruction_loss"]) == 15
+    assert history["reconstruction_loss"][-1] < history["reconstruction_loss"][0]
+    assert set(clf.predict(digits[0][700:800])) <= set(clf.classes_)
+    # 60 labels, 10 classes: well above chance on held-out digits.
+    assert clf.score(digits[0][700:1000], np.array(list("abcdefghij"))[digits[1][700:1000]]) > 0.5
+    # The pretrained stack is where the classifier started from: the same widths, trained.
+    assert clf.sda_.history_[0]["loss"] and len(clf.sda_.history_[0]["loss"]) == 5
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(reconstruction_weight=-1.0), "non-negative"),
+    (dict(reconstruction_weight="much"), "non-negative"),
+    (dict(reconstruction_weight=1.0, freeze_epochs=2), "freeze_epochs must be 0"),
+])
+def test_classifier_refuses_bad_semi_supervised_settings(digits, kwargs, message):
+    x, y = digits[0][:40], digits[1][:40]
+    with pytest.raises(ValueError, match=message):
+        PretrainedMLPClassifier((4,), **TINY_CLF, **kwargs).fit(x, y)

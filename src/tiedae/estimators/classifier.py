@@ -1,5 +1,7 @@
 """A scikit-learn classifier: greedy denoising-autoencoder pretraining, then supervised fine-tuning."""
 
+import numbers
+
 import keras
 import numpy as np
 import scipy.sparse as sp
@@ -10,6 +12,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from tiedae.estimators._base import as_float32, derive_seed, sda_params
 from tiedae.pretraining.data import SparseBatches, densify_if_small, map_in_batches
 from tiedae.pretraining.handoff import fit_with_unfreezing
+from tiedae.pretraining.semi_supervised import fit_semi_supervised
 from tiedae.pretraining.stacked import StackedDenoisingAutoencoder
 
 
@@ -39,6 +42,13 @@ class PretrainedMLPClassifier(ClassifierMixin, BaseEstimator):
             before all layers train (staged unfreezing); 0 trains all at once.
         pretrained: If `False`, skip pretraining and train the same network
             from random initialisation (the control).
+        reconstruction_weight: If > 0, the supervised phase is semi-supervised
+            (`tiedae.pretraining.fit_semi_supervised`): the network's tied
+            decoder keeps reconstructing `X` and `X_unlabeled` with this weight
+            while it learns the labels, and `epochs` counts passes over those
+            rows. That phase uses Adam with a cosine-decayed learning rate and
+            dense data; `freeze_epochs` must be 0. Helps most with few labels
+            and many unlabelled rows.
         random_state: None, an int or a `numpy.random.RandomState`; an int makes
             `fit` reproducible.
         verbose: 0, 1 or 2 (Keras progress output).
@@ -80,6 +90,7 @@ class PretrainedMLPClassifier(ClassifierMixin, BaseEstimator):
         dropout=0.0,
         freeze_epochs=0,
         pretrained=True,
+        reconstruction_weight=0.0,
         random_state=None,
         verbose=0,
     ):
@@ -97,6 +108,7 @@ class PretrainedMLPClassifier(ClassifierMixin, BaseEstimator):
         self.dropout = dropout
         self.freeze_epochs = freeze_epochs
         self.pretrained = pretrained
+        self.reconstruction_weight = reconstruction_weight
         self.random_state = random_state
         self.verbose = verbose
 
@@ -136,18 +148,38 @@ class PretrainedMLPClassifier(ClassifierMixin, BaseEstimator):
             else:
                 pool = np.concatenate([X, extra], axis=0)
 
+        weight = self.reconstruction_weight
+        if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or not weight >= 0:
+            raise ValueError(
+                f"reconstruction_weight must be a non-negative number; received {weight!r}."
+            )
+        semi_supervised = weight > 0
+        if semi_supervised and self.freeze_epochs:
+            raise ValueError(
+                "freeze_epochs must be 0 with reconstruction_weight > 0: the semi-supervised "
+                "phase trains all layers from the start."
+            )
         seed = derive_seed(self.random_state)
         # Without pretraining, 0 greedy epochs still builds the stack's shapes.
         epochs = self.pretrain_epochs if self.pretrained else 0
         sda = StackedDenoisingAutoencoder(**sda_params(self, epochs, seed))
         self.sda_ = sda.pretrain(pool)
 
+        targets = encoded.astype(np.int32)
+        if semi_supervised:
+            lr = self.learning_rate if self.finetune_learning_rate is None else self.finetune_learning_rate
+            self.model_, self.history_ = fit_semi_supervised(
+                sda, X, targets, pool, n_classes=len(self.classes_), epochs=self.epochs,
+                reconstruction_weight=self.reconstruction_weight, batch_size=self.batch_size,
+                learning_rate=lr, pretrained=bool(self.pretrained), dropout=self.dropout,
+                seed=seed + len(sda.layer_sizes) + 1, verbose=self.verbose,
+            )
+            return self
         keras.utils.set_random_seed(seed + len(sda.layer_sizes) + 1)
         model = sda.to_classifier(
             len(self.classes_), pretrained=bool(self.pretrained), dropout=self.dropout,
             learning_rate=self.finetune_learning_rate,
         )
-        targets = encoded.astype(np.int32)
         X = densify_if_small(X)
         if sp.issparse(X):
             data, labels, batch = SparseBatches(X, self.batch_size, y=targets), None, {}
