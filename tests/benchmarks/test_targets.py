@@ -1,0 +1,27 @@
+"""The quality benchmarks' target verdicts, from hand-made results (no training, no timing)."""
+
+import pytest
+
+from benchmarks.quality import few_label_targets
+from benchmarks.seeded import targets_met
+
+
+def test_few_label_targets_compare_means_and_the_gap():
+    few = {
+        "100": {"pre": [0.70, 0.74], "ctl": [0.60, 0.62]},
+        "1000": {"pre": [0.83, 0.85], "ctl": [0.80, 0.80]},
+    }
+    targets = targets_met(few_label_targets(few, "pre", "ctl", label=", semi"))
+    by_what = {t["what"].split(" (")[0]: t for t in targets}
+    assert by_what["100 labels, pretrained network, semi >= 65%"]["measured"] == pytest.approx(0.72)
+    gap = by_what["100 labels, pretrained minus random init, semi >= 10 points"]
+    assert gap["measured"] == pytest.approx(0.11) and gap["met"]
+    assert "random init 61.00%" in gap["what"]
+    thousand = by_what["1,000 labels, pretrained network, semi >= 83%"]
+    assert thousand["measured"] == pytest.approx(0.84) and thousand["met"]
+
+
+def test_missing_label_counts_give_no_targets_and_a_miss_is_flagged():
+    assert few_label_targets({}, "pre", "ctl") == []
+    [t] = targets_met(few_label_targets({"1000": {"pre": [0.8], "ctl": [0.7]}}, "pre", "ctl"))
+    assert not t["met"] and t["measured"] == pytest.approx(0.8)
