@@ -62,6 +62,20 @@ def check_non_negative(value, name):
     return value
 
 
+def check_positive(value, name):
+    """Return `value` as a positive float or raise `ValueError`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
+        raise ValueError(f"`{name}` must be a positive number; received {value!r}.")
+    return float(value)
+
+
+def check_positive_int(value, name):
+    """Return `value` as a positive int or raise `ValueError`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"`{name}` must be a positive integer; received {value!r}.")
+    return int(value)
+
+
 def check_seed(seed, name="seed"):
     """Return `seed` (None or a non-negative int) or raise `ValueError`."""
     if seed is None:

@@ -17,6 +17,8 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse
 
+from tiedae._validation import check_positive_int
+
 
 class GeneSet(NamedTuple):
     """One line of a GMT file: the set's name, description and genes (in file order, unique)."""
@@ -165,8 +167,7 @@ def _adjacency(gene_sets, feature_names, min_genes, case_sensitive, on_unknown, 
         raise ValueError(
             f"`on_unknown` must be 'warn', 'raise' or 'ignore'; received {on_unknown!r}."
         )
-    if isinstance(min_genes, bool) or not isinstance(min_genes, (int, np.integer)) or min_genes < 1:
-        raise ValueError(f"`min_genes` must be a positive integer; received {min_genes!r}.")
+    check_positive_int(min_genes, "min_genes")
     if isinstance(feature_names, str):
         raise ValueError("`feature_names` must be a list of names, not one string.")
     features = [str(name) for name in feature_names]

@@ -1,7 +1,5 @@
 """A scikit-learn classifier: greedy denoising-autoencoder pretraining, then supervised fine-tuning."""
 
-import numbers
-
 import keras
 import numpy as np
 import scipy.sparse as sp
@@ -9,6 +7,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from tiedae._validation import check_non_negative
 from tiedae.estimators._base import as_float32, derive_seed, sda_params
 from tiedae.pretraining.data import SparseBatches, densify_if_small, map_in_batches
 from tiedae.pretraining.handoff import fit_with_unfreezing
@@ -148,12 +147,8 @@ class PretrainedMLPClassifier(ClassifierMixin, BaseEstimator):
             else:
                 pool = np.concatenate([X, extra], axis=0)
 
-        weight = self.reconstruction_weight
-        if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or not weight >= 0:
-            raise ValueError(
-                f"reconstruction_weight must be a non-negative number; received {weight!r}."
-            )
-        semi_supervised = weight > 0
+        # Checked before the (long) pretraining, not only by fit_semi_supervised.
+        semi_supervised = check_non_negative(self.reconstruction_weight, "reconstruction_weight") > 0
         if semi_supervised and self.freeze_epochs:
             raise ValueError(
                 "freeze_epochs must be 0 with reconstruction_weight > 0: the semi-supervised "
@@ -166,16 +161,17 @@ class PretrainedMLPClassifier(ClassifierMixin, BaseEstimator):
         self.sda_ = sda.pretrain(pool)
 
         targets = encoded.astype(np.int32)
+        finetune_seed = seed + len(sda.layer_sizes) + 1
         if semi_supervised:
             lr = self.learning_rate if self.finetune_learning_rate is None else self.finetune_learning_rate
             self.model_, self.history_ = fit_semi_supervised(
                 sda, X, targets, pool, n_classes=len(self.classes_), epochs=self.epochs,
                 reconstruction_weight=self.reconstruction_weight, batch_size=self.batch_size,
                 learning_rate=lr, pretrained=bool(self.pretrained), dropout=self.dropout,
-                seed=seed + len(sda.layer_sizes) + 1, verbose=self.verbose,
+                seed=finetune_seed, verbose=self.verbose,
             )
             return self
-        keras.utils.set_random_seed(seed + len(sda.layer_sizes) + 1)
+        keras.utils.set_random_seed(finetune_seed)
         model = sda.to_classifier(
             len(self.classes_), pretrained=bool(self.pretrained), dropout=self.dropout,
             learning_rate=self.finetune_learning_rate,

@@ -27,6 +27,8 @@ import numbers
 import keras
 import numpy as np
 
+from tiedae._validation import check_positive_int
+
 PRETRAINED_PREFIX = "pretrained_dense_"
 
 
@@ -129,8 +131,7 @@ def to_classifier(
     Returns:
         A `keras.Model` ending in `Dense(n_classes, activation="softmax")`.
     """
-    if isinstance(n_classes, bool) or not isinstance(n_classes, numbers.Integral) or n_classes < 1:
-        raise ValueError(f"`n_classes` must be a positive integer; received {n_classes!r}.")
+    check_positive_int(n_classes, "n_classes")
     head = keras.layers.Dense(int(n_classes), activation="softmax", name="classifier")
     model = to_model(
         sda, head, freeze=freeze, pretrained=pretrained, dropout=dropout,

@@ -30,6 +30,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from tiedae._validation import check_non_negative, check_positive, check_positive_int
 from tiedae.pretraining.data import check_matrix, is_sparse
 from tiedae.pretraining.handoff import build_hidden_stack
 from tiedae.pretraining.streaming import is_streamed
@@ -105,12 +106,6 @@ def _in_memory(x, name, n_features):
     return x.toarray() if is_sparse(x) else np.asarray(x, dtype="float32")
 
 
-def _check_positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer; received {value!r}.")
-    return int(value)
-
-
 def mix_labeled_and_unlabeled(x_labeled, y_labeled, x_unlabeled, labeled_fraction):
     """Rows and labels of one epoch: the labelled rows repeated to `labeled_fraction`
     (at least once), then every unlabelled row with the label `UNLABELED`."""
@@ -182,13 +177,10 @@ def fit_semi_supervised(
     n_classes = int(y.max()) + 1 if n_classes is None else n_classes
     if isinstance(n_classes, numbers.Integral) and y.max() >= n_classes:
         raise ValueError(f"`y_labeled` holds label {int(y.max())} but `n_classes` is {n_classes}.")
-    epochs = _check_positive_int(epochs, "epochs")
-    batch_size = _check_positive_int(batch_size, "batch_size")
-    for value, name in ((reconstruction_weight, "reconstruction_weight"), (learning_rate, "learning_rate")):
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value >= 0:
-            raise ValueError(f"`{name}` must be a non-negative number; received {value!r}.")
-    if not learning_rate > 0:
-        raise ValueError(f"`learning_rate` must be positive; received {learning_rate!r}.")
+    epochs = check_positive_int(epochs, "epochs")
+    batch_size = check_positive_int(batch_size, "batch_size")
+    reconstruction_weight = check_non_negative(reconstruction_weight, "reconstruction_weight")
+    learning_rate = check_positive(learning_rate, "learning_rate")
     if isinstance(labeled_fraction, bool) or not isinstance(labeled_fraction, numbers.Real) or not (
         0 < labeled_fraction < 1
     ):
@@ -204,7 +196,7 @@ def fit_semi_supervised(
         optimizer=keras.optimizers.Adam(rate),
         loss={"classifier": masked_sparse_categorical_crossentropy,
               "reconstruction": sda.losses_[0]},
-        loss_weights={"classifier": 1.0, "reconstruction": float(reconstruction_weight)},
+        loss_weights={"classifier": 1.0, "reconstruction": reconstruction_weight},
     )
     history = train_model.fit(
         x, {"classifier": y_mixed, "reconstruction": x},

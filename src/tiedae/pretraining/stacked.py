@@ -23,7 +23,14 @@ import zipfile
 import keras
 import numpy as np
 
-from tiedae._validation import check_layer_sizes, check_non_negative, check_rate, check_seed
+from tiedae._validation import (
+    check_layer_sizes,
+    check_non_negative,
+    check_positive,
+    check_positive_int,
+    check_rate,
+    check_seed,
+)
 from tiedae.corruption import CORRUPTION_KINDS, get_corruption
 from tiedae.distribution import (
     batch_multiple,
@@ -256,20 +263,14 @@ class StackedDenoisingAutoencoder:
             _check_epochs(e, f"epochs (layer {k})")
             for k, e in enumerate(_per_layer(epochs, n, "epochs"))
         ]
-        if isinstance(learning_rate, bool) or not isinstance(learning_rate, numbers.Real) or (
-            not learning_rate > 0
-        ):
-            raise ValueError(f"`learning_rate` must be a positive number; received {learning_rate!r}.")
+        check_positive(learning_rate, "learning_rate")
         if not isinstance(optimizer, str):
             raise ValueError(
                 f"`optimizer` must be the name of a Keras optimizer, e.g. 'adam'; received "
                 f"{optimizer!r}."
             )
         self._make_optimizer()  # fail now on an unknown name
-        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or (
-            batch_size <= 0
-        ):
-            raise ValueError(f"`batch_size` must be a positive integer; received {batch_size!r}.")
+        check_positive_int(batch_size, "batch_size")
         _check_epochs(finetune_epochs, "finetune_epochs")
         if not isinstance(finetune_denoising, (bool, np.bool_)):
             raise ValueError(
@@ -343,11 +344,7 @@ class StackedDenoisingAutoencoder:
     def _inference_batch_size(self, batch_size=None):
         if batch_size is None:
             return max(int(self.batch_size), 1024)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or (
-            batch_size <= 0
-        ):
-            raise ValueError(f"`batch_size` must be a positive integer; received {batch_size!r}.")
-        return int(batch_size)
+        return check_positive_int(batch_size, "batch_size")
 
     def _validation_matrix(self, validation_data, n_features):
         if validation_data is None:
