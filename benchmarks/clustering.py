@@ -22,8 +22,8 @@ quiet_backends()
 import numpy as np  # noqa: E402
 from sklearn.decomposition import PCA  # noqa: E402
 
-from benchmarks.quality import kmeans_scores  # noqa: E402
-from benchmarks.seeded import run_seeded  # noqa: E402
+from benchmarks.quality import kmeans_rows  # noqa: E402
+from benchmarks.seeded import mean_seconds_note, run_seeded  # noqa: E402
 
 CODE = "k-means on the clustering stack's 10-d code"
 
@@ -58,16 +58,11 @@ def run_seed(seed, data, settings, out, log):
     out["pretrain_seconds"].append(seconds)
     log(f"seed {seed}: pretrained and fine-tuned on {len(x_pre)} images in {seconds:.0f} s")
     pca = PCA(settings["n_clusters"], random_state=seed).fit(x_pre)
-    for name, features in (
+    kmeans_rows(seed, (
         (CODE, sda.transform(x_test)),
         ("k-means on raw pixels", x_test),
         (f"k-means on PCA-{settings['n_clusters']}", pca.transform(x_test)),
-    ):
-        acc, nmi = kmeans_scores(features, y_test, seed, settings["kmeans_n_init"])
-        out["clustering"].setdefault(name, {"accuracy": [], "NMI": []})
-        out["clustering"][name]["accuracy"].append(acc)
-        out["clustering"][name]["NMI"].append(nmi)
-        log(f"seed {seed}: {name}: accuracy {acc:.3f}, NMI {nmi:.3f}")
+    ), y_test, settings["kmeans_n_init"], out, log)
 
 
 def tables(out, settings):
@@ -87,10 +82,7 @@ def targets(out, settings):
 
 
 def notes(out, settings):
-    if not out["pretrain_seconds"]:
-        return []
-    return [f"Mean pretraining + fine-tuning time per seed: "
-            f"{statistics.fmean(out['pretrain_seconds']):.0f} s."]
+    return mean_seconds_note(out, "pretraining + fine-tuning")
 
 
 def describe(settings):

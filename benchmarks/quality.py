@@ -36,7 +36,7 @@ from sklearn.metrics import normalized_mutual_info_score  # noqa: E402
 from sklearn.neural_network import MLPClassifier  # noqa: E402
 
 from benchmarks.metrics import clustering_accuracy  # noqa: E402
-from benchmarks.seeded import run_seeded  # noqa: E402
+from benchmarks.seeded import mean_seconds_note, run_seeded  # noqa: E402
 
 N_CLASSES = 10
 BASE_RECIPE = {"corruption": "masking", "corruption_level": [0.1, 0.2, 0.3], "activation": "sigmoid"}
@@ -146,28 +146,44 @@ def sklearn_accuracy(kind, x, y, x_test, y_test, seed, max_iter):
     return float(model.score(x_test, y_test))
 
 
-def run_seed(seed, data, settings, out, log):
-    (x_train, y_train), (x_test, y_test) = data
+def pretrain_seed(seed, x_train, settings, out, log):
+    """The seed's draws and its base-recipe stack. `semi_supervised` calls this too, so both
+    sections fine-tune the same stacks on the same labelled subsets (drawn next from `rng`).
+
+    Returns:
+        `(sda, rng, order, x_pre)`: the stack, the seed's generator, the permutation of the
+        training images and the unlabelled images it was pretrained on.
+    """
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(x_train))
     x_pre = x_train[order[: settings["n_pretrain"]]]
     sda, seconds = pretrain(x_pre, settings, seed, BASE_RECIPE)
     out["pretrain_seconds"].append(seconds)
     log(f"seed {seed}: pretrained on {len(x_pre)} images in {seconds:.0f} s")
+    return sda, rng, order, x_pre
+
+
+def kmeans_rows(seed, named_features, y, n_init, out, log):
+    """k-means on each `(name, features)`; append accuracy and NMI to `out["clustering"]`."""
+    for name, features in named_features:
+        acc, nmi = kmeans_scores(features, y, seed, n_init)
+        row = out["clustering"].setdefault(name, {"accuracy": [], "NMI": []})
+        row["accuracy"].append(acc)
+        row["NMI"].append(nmi)
+        log(f"seed {seed}: {name}: accuracy {acc:.3f}, NMI {nmi:.3f}")
+
+
+def run_seed(seed, data, settings, out, log):
+    (x_train, y_train), (x_test, y_test) = data
+    sda, rng, order, x_pre = pretrain_seed(seed, x_train, settings, out, log)
 
     # Clustering of the test images.
-    n_init = settings.get("kmeans_n_init", 10)
     pca = PCA(50, random_state=seed).fit(x_pre)
-    for name, features in (
+    kmeans_rows(seed, (
         ("k-means on SdA code", sda.transform(x_test)),
         ("k-means on raw pixels", x_test),
         ("k-means on PCA-50", pca.transform(x_test)),
-    ):
-        acc, nmi = kmeans_scores(features, y_test, seed, n_init)
-        out["clustering"].setdefault(name, {"accuracy": [], "NMI": []})
-        out["clustering"][name]["accuracy"].append(acc)
-        out["clustering"][name]["NMI"].append(nmi)
-        log(f"seed {seed}: {name}: accuracy {acc:.3f}, NMI {nmi:.3f}")
+    ), y_test, settings.get("kmeans_n_init", 10), out, log)
 
     # All labels (or the mode's subsample of them).
     lab = order[: settings["all_labels_n"]]
@@ -329,11 +345,7 @@ def summarize_notes(out, settings):
             f"worst '{worst['recipe']}' ({worst['few_label_accuracy']:.2%}); one seed, so "
             "differences of a point or two are within noise."
         )
-    if out["pretrain_seconds"]:
-        notes.append(
-            f"Mean pretraining time per seed: {statistics.fmean(out['pretrain_seconds']):.0f} s."
-        )
-    return notes
+    return notes + mean_seconds_note(out)
 
 
 def main(argv=None):

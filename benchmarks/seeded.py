@@ -8,6 +8,7 @@ so that a run cut short still leaves what it measured.
 
 import argparse
 import json
+import statistics
 
 import keras
 
@@ -19,6 +20,14 @@ def targets_met(targets):
     for t in targets:
         t["met"] = t["measured"] >= t["target"]
     return targets
+
+
+def mean_seconds_note(out, what="pretraining"):
+    """The mean of `out["pretrain_seconds"]` as a one-note list (empty before the first seed)."""
+    seconds = out["pretrain_seconds"]
+    if not seconds:
+        return []
+    return [f"Mean {what} time per seed: {statistics.fmean(seconds):.0f} s."]
 
 
 def run_seeded(doc, name, out, run_seed, tables, targets, description, notes=None, argv=None,

@@ -10,21 +10,16 @@ all unlabelled training images. The control is the same network and the same
 semi-supervised training from random initialisation.
 """
 
-import statistics
-
 from benchmarks._util import quiet_backends
 
 quiet_backends()
 
-import numpy as np  # noqa: E402
-
 from benchmarks.quality import (  # noqa: E402
-    BASE_RECIPE,
     few_label_targets,
-    pretrain,
+    pretrain_seed,
     stratified_indices,
 )
-from benchmarks.seeded import run_seeded  # noqa: E402
+from benchmarks.seeded import mean_seconds_note, run_seeded  # noqa: E402
 
 PRETRAINED = "SdA pretrained, semi-supervised fine-tuning"
 CONTROL = "same network and training, random init"
@@ -34,13 +29,8 @@ def run_seed(seed, data, settings, out, log):
     from tiedae.pretraining import fit_semi_supervised
 
     (x_train, y_train), (x_test, y_test) = data
-    # The quality section's draws, in its order: the same images and labelled subsets.
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(x_train))
-    x_pre = x_train[order[: settings["n_pretrain"]]]
-    sda, seconds = pretrain(x_pre, settings, seed, BASE_RECIPE)
-    out["pretrain_seconds"].append(seconds)
-    log(f"seed {seed}: pretrained on {len(x_pre)} images in {seconds:.0f} s")
+    # The quality section's stack and draws: the same images and labelled subsets.
+    sda, rng, _, x_pre = pretrain_seed(seed, x_train, settings, out, log)
     for n in settings["few_labels"]:
         idx = stratified_indices(y_train, n, rng)
         for name, pretrained in ((PRETRAINED, True), (CONTROL, False)):
@@ -70,9 +60,7 @@ def targets(out, settings):
 
 
 def notes(out, settings):
-    if not out["pretrain_seconds"]:
-        return []
-    return [f"Mean pretraining time per seed: {statistics.fmean(out['pretrain_seconds']):.0f} s."]
+    return mean_seconds_note(out)
 
 
 def describe(settings):
