@@ -83,13 +83,19 @@ def _runner_label(run):
     label = run["name"]
     if "--jit-compile" in run.get("args", []):
         label += f" jit_compile={run['args'][run['args'].index('--jit-compile') + 1]}"
+    if "tied-sgd" in " ".join(run.get("args", [])):
+        label += " Adam vs SGD"
     return f"{label} {extra}".strip()
+
+
+# Arguments that make a speed run an investigation rather than the library's defaults.
+INVESTIGATION_ARGS = ("--jit-compile", "--variants")
 
 
 def _is_default_run(run):
     """A run with library defaults (no investigation settings)."""
     env = {k: v for k, v in run.get("env", {}).items() if k != "KERAS_BACKEND"}
-    return not env and "--jit-compile" not in run.get("args", [])
+    return not env and not any(a in run.get("args", []) for a in INVESTIGATION_ARGS)
 
 
 def _results(section, backend=None, default_only=True):
@@ -344,6 +350,31 @@ def _speed_targets(section, checks):
     return lines
 
 
+def _adam_share_text(section):
+    """What the `tied-sgd` investigation measured: Adam's share of the default backend's step."""
+    parts = []
+    for run, r in _results(section, DEFAULT_BACKEND, default_only=False):
+        share = r.get("adam_share_of_step")
+        sgd = _find(section, DEFAULT_BACKEND, r["arch"], r["precision"], "tied-sgd",
+                    default_only=False)
+        if share is None or sgd is None:
+            continue
+        parts.append(
+            f"{r['arch']}: Adam is {share['median']:.0%} of the step "
+            f"[{share['min']:.0%}–{share['max']:.0%}]; with plain SGD, step/floor "
+            f"{sgd['ratio_step_over_floor']['median']:.2f} against Adam's "
+            f"{r['ratio_step_over_floor']['median']:.2f} in the same run"
+        )
+    if not parts:
+        return ""
+    return (
+        " Measured (the *tied-sgd* rows: the same model and steps with plain SGD, paired within "
+        "each repetition): " + "; ".join(parts) + ". What remains with SGD is the element-wise "
+        "work of the forward and backward passes (biases, sigmoids and their derivatives, the "
+        "loss) and the per-step dispatch, which are not timed separately."
+    )
+
+
 def _speed_findings(section, checks):
     lines = []
     keras_runs = [run for run in section.get("runs", [])
@@ -404,10 +435,11 @@ def _speed_findings(section, checks):
         lines.append(
             "- Where step/floor exceeds 1.1: the floor holds only the matrix products. A step also "
             "adds biases, applies activations, computes the loss, runs Adam over every parameter "
-            "(memory-bound element-wise work) and copies the batch in from NumPy; none of that is "
-            "separately timed here. That work shrinks more slowly than the products as the layers "
-            "narrow, which is why the small stack's ratio is the higher one. Ratios near or "
-            "below 1 happen when load shifts between a repetition's step and floor timings."
+            "(memory-bound element-wise work) and copies the batch in from NumPy. That work "
+            "shrinks more slowly than the products as the layers narrow, which is why the small "
+            "stack's ratio is the higher one. Ratios near or below 1 happen when load shifts "
+            "between a repetition's step and floor timings."
+            + _adam_share_text(section)
         )
     passive = [r for run in section.get("runs", [])
                if run["name"] == "torch" and run.get("env", {}).get("OMP_WAIT_POLICY") == "PASSIVE"
@@ -534,17 +566,36 @@ MISS_REASONS = {
     ),
     "1,000 labels, pretrained network, semi-supervised": (
         "semi-supervised fine-tuning adds about half a point over the supervised schedule of the "
-        "quality section on the same stacks and labels. In a one-seed exploration, 10 passes "
-        "over the unlabelled images instead of 5 reached 83.05% (one seed; a stack pretrained "
-        "5 epochs per layer), so a longer semi-supervised phase is the next lever; full mode "
-        "uses 5 to keep the section near 40 minutes on 2 cores."
+        "quality section on the same stacks and labels. A longer semi-supervised phase is not "
+        "the lever: on seed 0's stack and labels, 10 passes over the unlabelled images gave "
+        "82.57% against 82.63% with 5 (an earlier 83.05% with 10 passes, on a stack pretrained "
+        "5 epochs per layer, was a lucky draw). Nor are the loss weights: on the same stack and "
+        "labels (5 passes), dropout 0.3 gave 82.21%, reconstruction weight 3 gave 82.79%, "
+        "labelled share 10% gave 82.29%, dropout 0.3 with weight 3 gave 82.44% (one seed each, "
+        "an exploration outside this benchmark). What would close it: an objective that uses the "
+        "unlabelled images for more than reconstruction (consistency under corruption, or "
+        "pseudo-labels), or data augmentation of the labelled images."
+    ),
+    "supervised fine-tuning >= 83%": (
+        "the constant-rate SGD schedule of the original papers trains more slowly than Adam; "
+        "on 1,000 labels it ends below the Adam and semi-supervised rows. It is measured here for "
+        "the gap it shows at 100 labels, not as the best recipe."
+    ),
+    "random init, supervised fine-tuning": (
+        "the classical schedule's control is the weaker one (see the notes above), so this gap "
+        "is the larger; in a one-seed exploration it was 43 points at 100 labels."
     ),
     "minus random init": (
         "with Adam and Glorot initialisation the random-init control trains well even from 100 "
         "images (compare logistic regression on raw pixels), so what greedy pretraining adds is "
         "mostly a better starting point for optimisation, which Adam already supplies. The "
         "sweep's schedule rows show how the gap depends on the optimiser and on freezing. "
-        "A semi-supervised objective (the semi section below) is measured separately."
+        "With the classical schedule of the SdA papers (SGD, momentum 0.9, learning rate 0.01, "
+        "100 epochs) the control barely trains: on seed 0's stack and 100 labels, pretrained "
+        "71.63% against 28.22% from random init (43 points), and 81.48% against 72.27% on 1,000 "
+        "labels (a one-seed exploration; the semi section's full mode now measures this "
+        "schedule on every seed). So the 10-point gap holds against a slow optimiser and not against Adam; "
+        "the Adam control is the honest one, and it is the verdict above."
     ),
     "100 labels, pretrained network": (
         "with 100 images the network over-fits them whatever its start; early stopping on a "
@@ -722,7 +773,9 @@ RENDERERS = {
     "quality": quality_lines,
     "clustering": lambda section: quality_lines(section, "Clustering on Fashion-MNIST"),
     "semi": lambda section: quality_lines(
-        section, "Few labels on Fashion-MNIST: semi-supervised fine-tuning"),
+        section, "Few labels on Fashion-MNIST: semi-supervised"
+        + (" and classical fine-tuning" if "supervised_schedule" in section["settings"]
+           else " fine-tuning")),
     "scale": scale_lines,
 }
 

@@ -57,7 +57,8 @@ MODES = {
                        "kmeans_n_init": 3},
         "semi": {"seeds": 2, "n_pretrain": 10000, "n_test": 2000, "layer_sizes": [500, 500, 500],
                  "pretrain_epochs": 2, "few_labels": [100, 1000], "semi_epochs": 2,
-                 "reconstruction_weight": 1.0, "labeled_fraction": 0.25},
+                 "reconstruction_weight": 1.0, "labeled_fraction": 0.25,
+                 "supervised_schedule": "sgd momentum 0.9 (lr 0.01)", "supervised_epochs": 30},
         "scale": {"rows": 200_000, "memory_rows": 100_000, "features": 1000,
                   "layer_sizes": "256,64", "epochs": 2},
     },
@@ -89,8 +90,9 @@ MODES = {
         # The quality section's stacks (same seeds, images and recipe).
         "semi": {"seeds": 5, "n_pretrain": 60000, "n_test": 10000,
                  "layer_sizes": [1000, 1000, 1000], "pretrain_epochs": 10,
-                 "few_labels": [100, 1000], "semi_epochs": 5, "reconstruction_weight": 1.0,
-                 "labeled_fraction": 0.25},
+                 "few_labels": [100, 1000], "semi_epochs": 5,
+                 "reconstruction_weight": 1.0, "labeled_fraction": 0.25,
+                 "supervised_schedule": "sgd momentum 0.9 (lr 0.01)", "supervised_epochs": 100},
         # The size: 2,000,000 x 1,000 float32 (8 GB on disk, in TMPDIR).
         "scale": {"rows": 2_000_000, "memory_rows": 200_000, "features": 1000,
                   "layer_sizes": "256,64", "epochs": 2},
@@ -200,6 +202,14 @@ def speed_children(settings, backends):
         children.append(
             Child("torch-handwritten", "benchmarks.torch_reference", [*common, "--archs", BIG],
                   env=passive, note="OpenMP threads sleep instead of spinning while waiting")
+        )
+    if report.DEFAULT_BACKEND in backends:
+        children.append(
+            Child(report.DEFAULT_BACKEND, "benchmarks.speed",
+                  [*common, "--archs", both, "--precisions", "float32",
+                   "--variants", "tied,tied-sgd"],
+                  env={"KERAS_BACKEND": report.DEFAULT_BACKEND},
+                  note="Adam's share of the step: the tied model again with plain SGD")
         )
     if "tensorflow" in backends:
         children.append(

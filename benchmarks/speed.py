@@ -40,9 +40,14 @@ from benchmarks.gemm_floor import (  # noqa: E402
 )
 from tiedae.layers import DenseLayerAutoencoder  # noqa: E402
 
+# `tied-sgd` is the tied model trained with plain SGD: the difference from `tied`
+# (Adam) is the cost of Adam's element-wise update inside a real step.
+OPTIMIZERS = {"tied": "adam", "untied": "adam", "tied-sgd": "sgd"}
+
+
 def build_model(variant, input_dim, layer_sizes):
     inputs = keras.Input(shape=(input_dim,))
-    if variant == "tied":
+    if variant in ("tied", "tied-sgd"):
         outputs = DenseLayerAutoencoder(layer_sizes, activation="sigmoid")(inputs)
     elif variant == "untied":
         widths = list(layer_sizes) + list(reversed(layer_sizes[:-1])) + [input_dim]
@@ -81,8 +86,9 @@ def _compiled_model(variant, input_dim, layer_sizes, precision, args):
         model = build_model(variant, input_dim, layer_sizes)
     finally:
         keras.config.set_dtype_policy("float32")
+    optimizer = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}[OPTIMIZERS[variant]]
     model.compile(
-        optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy",
+        optimizer=optimizer(1e-3), loss="binary_crossentropy",
         jit_compile=args.jit_compile,
     )
     return model
@@ -132,6 +138,10 @@ def measure(backend, arch_text, precision, variants, x_train, x_test, args):
             # < 1 means the tied step is faster; paired within each repetition.
             paired = [t / u for t, u in zip(steps["tied"], steps["untied"])]
             result["tied_over_untied_step_time"] = summarize(paired)
+        if v == "tied" and "tied-sgd" in variants:
+            # Adam's share of the step: (Adam step - SGD step) / Adam step, paired.
+            paired = [1 - s / a for a, s in zip(steps["tied"], steps["tied-sgd"])]
+            result["adam_share_of_step"] = summarize(paired)
         results.append(result)
     keras.backend.clear_session()
     return results
@@ -188,7 +198,8 @@ def main(argv=None):
     parser.add_argument("--json", required=True, help="where to write the results")
     parser.add_argument("--archs", default="784-1000-1000-1000,784-500-250-100")
     parser.add_argument("--precisions", default="float32,mixed_bfloat16")
-    parser.add_argument("--variants", default="tied,untied")
+    parser.add_argument("--variants", default="tied,untied",
+                        help="comma-separated: tied, untied, tied-sgd (tied with plain SGD)")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--steps", type=int, default=10, help="training steps per timed repetition")
     parser.add_argument("--reps", type=int, default=5, help="timed repetitions (median reported)")

@@ -25,3 +25,23 @@ def test_missing_label_counts_give_no_targets_and_a_miss_is_flagged():
     assert few_label_targets({}, "pre", "ctl") == []
     [t] = targets_met(few_label_targets({"1000": {"pre": [0.8], "ctl": [0.7]}}, "pre", "ctl"))
     assert not t["met"] and t["measured"] == pytest.approx(0.8)
+
+
+def test_semi_section_judges_each_schedule_against_its_own_control():
+    from benchmarks import semi_supervised as semi
+
+    schedule = "sgd momentum 0.9 (lr 0.01)"
+    settings = {"supervised_schedule": schedule, "semi_epochs": 5}
+    out = {"pretrain_seconds": [100.0, 120.0], "few_labels": {"100": {
+        semi.PRETRAINED: [0.73], semi.CONTROL: [0.70],
+        semi.SUPERVISED.format(schedule): [0.72],
+        semi.SUPERVISED_CONTROL.format(schedule): [0.30],
+    }}}
+    by_what = {t["what"].split(" (")[0]: t for t in targets_met(semi.targets(out, settings))}
+    semi_gap = by_what["100 labels, pretrained minus random init, semi-supervised >= 10 points"]
+    sgd_gap = by_what["100 labels, pretrained minus random init, supervised fine-tuning >= 10 points"]
+    assert semi_gap["measured"] == pytest.approx(0.03) and not semi_gap["met"]
+    assert sgd_gap["measured"] == pytest.approx(0.42) and sgd_gap["met"]
+    notes = semi.notes(out, settings)
+    assert notes[0] == "Mean pretraining time per seed: 110 s."
+    assert "70.00% (semi-supervised, Adam) and 30.00% (sgd" in notes[1]
