@@ -16,10 +16,12 @@ every backend (it passes on all three).
 
 import functools
 import os
+from unittest import mock
 
 import keras
 import pytest
-from sklearn.utils._testing import SkipTest
+from sklearn.utils import estimator_checks
+from sklearn.utils._testing import SkipTest, assert_allclose_dense_sparse
 from sklearn.utils.estimator_checks import estimator_checks_generator
 
 from tiedae.estimators import PretrainedMLPClassifier, TiedAutoencoderTransformer
@@ -39,6 +41,14 @@ BACKEND_SENSITIVE = {
 FULL = keras.backend.backend() == "torch" or os.environ.get("TIEDAE_FULL_SKLEARN_CHECKS") == "1"
 # Skips that do not depend on the estimator (optional array-API support not enabled).
 ALLOWED_SKIPS = {"check_array_api_input"}
+
+
+# scikit-learn compares outputs for permuted or sliced rows at rtol 1e-7, below float32's
+# resolution (eps 1.19e-7). A CPU GEMM may round a row's dot products differently by its
+# position within a block (seen as a 1-ulp difference with TensorFlow on AMD EPYC), so
+# these two checks compare at a few float32 ulps instead.
+FLOAT32_ROW_CHECKS = {"check_methods_sample_order_invariance", "check_methods_subset_invariance"}
+FLOAT32_RTOL = 1e-6
 
 
 def check_name(check):
@@ -63,7 +73,13 @@ def test_passes_sklearn_estimator_checks(estimator):
         if not FULL and (name not in BACKEND_SENSITIVE or getattr(check, "keywords", None)):
             continue
         try:
-            check(instance)
+            if name in FLOAT32_ROW_CHECKS:
+                with mock.patch.object(estimator_checks, "assert_allclose_dense_sparse",
+                                       functools.partial(assert_allclose_dense_sparse,
+                                                         rtol=FLOAT32_RTOL)):
+                    check(instance)
+            else:
+                check(instance)
             ran.append(name)
         except SkipTest as skip:
             if name not in ALLOWED_SKIPS:
