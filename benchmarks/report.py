@@ -594,8 +594,8 @@ MISS_REASONS = {
         "100 epochs) the control barely trains: on seed 0's stack and 100 labels, pretrained "
         "71.63% against 28.22% from random init (43 points), and 81.48% against 72.27% on 1,000 "
         "labels (a one-seed exploration; the semi section's full mode now measures this "
-        "schedule on every seed). So the 10-point gap holds against a slow optimiser and not against Adam; "
-        "the Adam control is the honest one, and it is the verdict above."
+        "schedule on every seed). So the 10-point gap holds against a slow optimiser and not "
+        "against Adam; the Adam control is the honest one, and it is the verdict above."
     ),
     "100 labels, pretrained network": (
         "with 100 images the network over-fits them whatever its start; early stopping on a "

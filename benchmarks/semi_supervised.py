@@ -58,19 +58,21 @@ def run_seed(seed, data, settings, out, log):
     for n in settings["few_labels"]:
         idx = stratified_indices(y_train, n, rng)
         labelled = (x_train[idx], y_train[idx])
-        methods = [(PRETRAINED, True), (CONTROL, False)]
+        rows = out["few_labels"].setdefault(str(n), {})
+        for name, pretrained in ((PRETRAINED, True), (CONTROL, False)):
+            accuracy = semi_accuracy(sda, pretrained, *labelled, x_pre, x_test, y_test,
+                                     settings, seed)
+            _record(rows, name, accuracy, f"seed {seed}: {n} labels", log)
         if schedule:
-            methods += [(SUPERVISED.format(schedule), True),
-                        (SUPERVISED_CONTROL.format(schedule), False)]
-        for name, pretrained in methods:
-            if name in (PRETRAINED, CONTROL):
-                accuracy = semi_accuracy(sda, pretrained, *labelled, x_pre, x_test, y_test,
-                                         settings, seed)
-            else:
+            for name, pretrained in ((SUPERVISED, True), (SUPERVISED_CONTROL, False)):
                 accuracy = finetune_accuracy(sda, pretrained, *labelled, x_test, y_test,
                                              settings["supervised_epochs"], 32, seed, schedule)
-            out["few_labels"].setdefault(str(n), {}).setdefault(name, []).append(accuracy)
-            log(f"seed {seed}: {n} labels, {name}: {accuracy:.4f}")
+                _record(rows, name.format(schedule), accuracy, f"seed {seed}: {n} labels", log)
+
+
+def _record(rows, name, accuracy, where, log):
+    rows.setdefault(name, []).append(accuracy)
+    log(f"{where}, {name}: {accuracy:.4f}")
 
 
 def tables(out, settings):
@@ -97,15 +99,16 @@ def notes(out, settings):
     that barely trains says more about the optimiser than about pretraining)."""
     found = mean_seconds_note(out)
     schedule = settings.get("supervised_schedule")
+    if not schedule:
+        return found
+    supervised_control = SUPERVISED_CONTROL.format(schedule)
     for n, rows in out["few_labels"].items():
-        controls = [(m, statistics.fmean(rows[m])) for m in
-                    (CONTROL, schedule and SUPERVISED_CONTROL.format(schedule)) if m in rows]
-        if len(controls) == 2:
-            (semi, semi_acc), (sup, sup_acc) = controls
+        if CONTROL in rows and supervised_control in rows:
             found.append(
-                f"{int(n):,} labels: the random-init controls reach {semi_acc:.2%} "
-                f"(semi-supervised, Adam) and {sup_acc:.2%} ({schedule}); a gap is measured "
-                "against its own control, so a weak control makes a large gap."
+                f"{int(n):,} labels: the random-init controls reach "
+                f"{statistics.fmean(rows[CONTROL]):.2%} (semi-supervised, Adam) and "
+                f"{statistics.fmean(rows[supervised_control]):.2%} ({schedule}); a gap is "
+                "measured against its own control, so a weak control makes a large gap."
             )
     return found
 
@@ -118,8 +121,7 @@ def describe(settings):
         f"Backend {keras.backend.backend()}. SdA {sizes} pretrained as in the quality section "
         f"({settings['pretrain_epochs']} epochs per layer, same seeds, images and labelled "
         f"subsets). *Semi-supervised* (`fit_semi_supervised`): {settings['semi_epochs']} passes "
-        f"over the "
-        f"{settings['n_pretrain']:,} unlabelled images, the labelled ones repeated to "
+        f"over the {settings['n_pretrain']:,} unlabelled images, the labelled ones repeated to "
         f"{settings['labeled_fraction']:.0%} of each batch on average, loss = cross-entropy on "
         f"the labelled rows + {settings['reconstruction_weight']} x reconstruction "
         "(binary cross-entropy) of every row, Adam 1e-3 with cosine decay, batch 128."

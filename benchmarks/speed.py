@@ -42,7 +42,8 @@ from tiedae.layers import DenseLayerAutoencoder  # noqa: E402
 
 # `tied-sgd` is the tied model trained with plain SGD: the difference from `tied`
 # (Adam) is the cost of Adam's element-wise update inside a real step.
-OPTIMIZERS = {"tied": "adam", "untied": "adam", "tied-sgd": "sgd"}
+OPTIMIZERS = {"tied": keras.optimizers.Adam, "untied": keras.optimizers.Adam,
+              "tied-sgd": keras.optimizers.SGD}
 
 
 def build_model(variant, input_dim, layer_sizes):
@@ -86,9 +87,8 @@ def _compiled_model(variant, input_dim, layer_sizes, precision, args):
         model = build_model(variant, input_dim, layer_sizes)
     finally:
         keras.config.set_dtype_policy("float32")
-    optimizer = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}[OPTIMIZERS[variant]]
     model.compile(
-        optimizer=optimizer(1e-3), loss="binary_crossentropy",
+        optimizer=OPTIMIZERS[variant](1e-3), loss="binary_crossentropy",
         jit_compile=args.jit_compile,
     )
     return model
