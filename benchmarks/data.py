@@ -100,3 +100,12 @@ def load_fashion_mnist(flatten=True, scale=True):
         images.append(x)
     labels = [arrays[k].astype(np.int64) for k in ("train_labels", "test_labels")]
     return (images[0], labels[0]), (images[1], labels[1])
+
+
+def cycle_rows(x, n):
+    """At least `n` rows: `x` itself, or its rows repeated in order.
+
+    For timing only: large GPU batches need more rows than the dataset has, and a
+    step's time does not depend on which images fill the batch.
+    """
+    return x if n <= len(x) else np.resize(x, (n, *x.shape[1:]))

@@ -131,30 +131,43 @@ class NumpyFloor:
         return _time_loop(self.run_once, iters)
 
 
+def torch_device():
+    """Where Keras's torch backend puts tensors: the GPU when PyTorch sees one."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 class TorchFloor:
-    """The floor with PyTorch's CPU GEMM (MKL / oneDNN); float32 or bfloat16."""
+    """The floor with PyTorch's GEMM (MKL / oneDNN on CPU, cuBLAS on GPU); float32 or bfloat16."""
 
     library = "torch"
 
-    def __init__(self, gemms, dtype="float32"):
+    def __init__(self, gemms, dtype="float32", device=None):
         import torch
 
         self.torch = torch
+        self.device = device or torch_device()
         torch_dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[dtype]
         self.pairs = []
         for g, (a, b) in zip(gemms, _operands(gemms)):
-            ta = torch.from_numpy(a).to(torch_dtype)
-            tb = torch.from_numpy(b).to(torch_dtype)
+            ta = torch.from_numpy(a).to(self.device, torch_dtype)
+            tb = torch.from_numpy(b).to(self.device, torch_dtype)
             self.pairs.append((ta.T if g.transpose_a else ta, tb.T if g.transpose_b else tb))
-        self.outs = [torch.empty((g.m, g.n), dtype=torch_dtype) for g in gemms]
+        self.outs = [torch.empty((g.m, g.n), dtype=torch_dtype, device=self.device) for g in gemms]
 
     def run_once(self):
         with self.torch.no_grad():
             for (a, b), out in zip(self.pairs, self.outs):
                 self.torch.matmul(a, b, out=out)
 
+    def _sync(self, result=None):
+        # GPU kernels run asynchronously: wait for them before reading the clock.
+        if self.device != "cpu":
+            self.torch.cuda.synchronize()
+
     def time(self, iters):
-        return _time_loop(self.run_once, iters)
+        return _time_loop(self.run_once, iters, sync=self._sync)
 
 
 class JaxFloor:
@@ -229,11 +242,33 @@ FLOORS = {
 }
 
 
-def make_floor(library, gemms, dtype="float32"):
-    """A warmed-up floor timer for `library` ("numpy", "torch", "jax", "tensorflow")."""
-    floor = FLOORS[library](gemms, dtype=dtype)
+def make_floor(library, gemms, dtype="float32", **options):
+    """A warmed-up floor timer for `library` ("numpy", "torch", "jax", "tensorflow").
+
+    `options` go to the library's floor (`device=` for torch).
+    """
+    floor = FLOORS[library](gemms, dtype=dtype, **options)
     floor.time(2)  # compile (jax, tf) and touch every buffer once
     return floor
+
+
+def matmul_roofline(library, dtype, n=8192, iters=10, reps=5):
+    """The library's rate on one large square product: the matrix-product roofline.
+
+    An `n x n x n` product keeps every unit of a GPU busy, so its rate is what
+    this library can reach in `dtype` on this device (fractions of it are
+    reported beside the training steps' achieved rate).
+    """
+    gemm = Gemm("square", n, n, n)
+    floor = make_floor(library, [gemm], dtype)
+    seconds = [floor.time(iters) for _ in range(reps)]
+    return {
+        "library": library,
+        "dtype": dtype,
+        "n": n,
+        "seconds": summarize(seconds),
+        "tflops": gemm.flops / statistics.median(seconds) / 1e12,
+    }
 
 
 def time_floor_repetition(floor, steps):

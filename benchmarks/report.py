@@ -9,6 +9,7 @@ import importlib.metadata
 import os
 import platform
 import statistics
+import subprocess
 from pathlib import Path
 
 DISTRIBUTIONS = ("keras", "jax", "jaxlib", "tensorflow-cpu", "tensorflow", "torch", "numpy",
@@ -28,8 +29,20 @@ def _read(path):
         return ""
 
 
+def _nvidia_gpus():
+    """`name, memory, driver` of each NVIDIA GPU, from nvidia-smi (empty without one)."""
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"],
+            capture_output=True, text=True, timeout=30, check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line.strip() for line in out.splitlines() if line.strip()]
+
+
 def describe_machine():
-    """CPU model, cores, ISA flags, RAM, OS and library versions (no imports needed)."""
+    """CPU model, cores, ISA flags, RAM, GPUs, OS and library versions (no imports needed)."""
     cpuinfo = _read("/proc/cpuinfo")
     model, flags = platform.processor() or "unknown", set()
     for line in cpuinfo.splitlines():
@@ -52,6 +65,7 @@ def describe_machine():
         "logical_cpus": os.cpu_count(),
         "isa_flags": [f for f in ISA_FLAGS if f in flags],
         "ram_gib": round(mem_kib / 1024**2, 1) if mem_kib else None,
+        "gpus": _nvidia_gpus(),
         "os": platform.platform(),
         "python": platform.python_version(),
         "versions": versions,
@@ -82,14 +96,22 @@ def _runner_label(run):
     extra = " ".join(f"{k}={v}" for k, v in run.get("env", {}).items() if k != "KERAS_BACKEND")
     label = run["name"]
     if "--jit-compile" in run.get("args", []):
-        label += f" jit_compile={run['args'][run['args'].index('--jit-compile') + 1]}"
+        label += f" jit_compile={_arg(run, '--jit-compile')}"
     if "tied-sgd" in " ".join(run.get("args", [])):
         label += " Adam vs SGD"
+    if "--steps-per-execution" in run.get("args", []):
+        label += f" steps_per_execution={_arg(run, '--steps-per-execution')}"
     return f"{label} {extra}".strip()
 
 
 # Arguments that make a speed run an investigation rather than the library's defaults.
-INVESTIGATION_ARGS = ("--jit-compile", "--variants")
+INVESTIGATION_ARGS = ("--jit-compile", "--variants", "--steps-per-execution")
+
+
+def _arg(run, flag, default=None):
+    """The value given to `flag` in a run's arguments."""
+    args = run.get("args", [])
+    return args[args.index(flag) + 1] if flag in args else default
 
 
 def _is_default_run(run):
@@ -166,9 +188,16 @@ def _compact(settings):
 # ---------------------------------------------------------------- machine
 
 
-def machine_lines(machine):
+def machine_lines(machine, gpu_section=None):
     v = machine["versions"]
     tf = v.get("tensorflow-cpu") or v.get("tensorflow", "not installed")
+    if gpu_section is None:
+        gpu = ("- GPU: none. Every number below was measured on this CPU; no accelerator was "
+               "available to the run that produced them.")
+    else:
+        gpu = (f"- GPU: only the *GPU* section was measured on one "
+               f"({', '.join(gpu_section['machine'].get('gpus') or ['a GPU'])}, on another "
+               "machine, described there); every other number below was measured on this CPU.")
     return [
         "## Machine",
         "",
@@ -178,8 +207,7 @@ def machine_lines(machine):
         f"- keras {v.get('keras')}, jax {v.get('jax')} (jaxlib {v.get('jaxlib')}), "
         f"tensorflow {tf}, torch {v.get('torch')}, numpy {v.get('numpy')}, "
         f"scipy {v.get('scipy')}, scikit-learn {v.get('scikit-learn')}.",
-        "- GPU: none. Every number below was measured on this CPU; no accelerator was available "
-        "to the run that produced them.",
+        gpu,
         "",
     ]
 
@@ -727,11 +755,211 @@ def scale_lines(section):
     return lines + [""]
 
 
+# ---------------------------------------------------------------- GPU
+
+
+def _rooflines(section):
+    """{(library, dtype): roofline record} from every run of the GPU section."""
+    return {(r["library"], r["dtype"]): r for run in section.get("runs", [])
+            for r in run.get("payload", {}).get("roofline", [])}
+
+
+def _roofline_share(r, run, rooflines):
+    """The step's matrix-product rate as a share of its library's roofline, or None."""
+    library = "torch" if run["name"] == "torch-handwritten" else run["name"]
+    roof = rooflines.get((library, r["floor_dtype"]))
+    return None if roof is None else r["achieved_gflops"] / 1e3 / roof["tflops"]
+
+
+def _gpu_rows(section):
+    """(run, result) of every GPU step, largest batch first, runs in their order."""
+    rows = [(run, r) for run in section.get("runs", [])
+            for r in run.get("payload", {}).get("results", []) if "step_seconds" in r]
+    return sorted(rows, key=lambda item: -item[1]["batch_size"])
+
+
+def _gpu_libraries(section):
+    parts = []
+    for run in section.get("runs", []):
+        v = run.get("payload", {}).get("versions")
+        if not v or run["name"] in (p.split(":")[0] for p in parts):
+            continue
+        names = ", ".join(f"{k} {v[k]}" for k in ("keras", "jax", "tensorflow", "torch") if k in v)
+        parts.append(f"{run['name']}: {names}, float32 products `{v.get('float32_matmul')}`")
+    return "; ".join(parts)
+
+
+def gpu_lines(section):
+    lines = _header(section, "GPU: training steps against the matrix-product roofline")
+    machine = section["machine"]
+    lines += [
+        f"- Device: {', '.join(machine.get('gpus') or ['none reported by nvidia-smi'])}; host "
+        f"{machine['cpu_model']}, {machine['logical_cpus']} logical CPUs, {machine['ram_gib']} GiB.",
+        f"- Libraries there: {_gpu_libraries(section)}.",
+        "",
+        "Model as in the *Speed* section (784-1000-1000-1000, sigmoid units, binary cross-entropy, "
+        "Adam), at a small and a large batch. Keras steps are timed with `model.fit` on NumPy "
+        "arrays, so each batch is copied from host memory to the GPU inside the step, as a user's "
+        "`fit` does; the hand-written PyTorch loop keeps the images on the GPU. *floor*: the "
+        "step's matrix products alone on the same GPU and library. *roofline*: the same "
+        "library's rate on one large square product in the step's dtype, measured in the same "
+        "run; *% of roofline*: the step's matrix-product FLOP/s over that rate. Cells are median "
+        "[min–max] over repetitions.",
+        "",
+    ]
+    rooflines = _rooflines(section)
+    if rooflines:
+        lines.append(_table(
+            ["library", "dtype", "product", "ms", "TFLOP/s"],
+            [[r["library"], r["dtype"], f"{r['n']}x{r['n']}x{r['n']}",
+              _spread(r["seconds"], 1e3, 2), f"{r['tflops']:.1f}"] for r in rooflines.values()]))
+        lines.append("")
+    table = []
+    for run, r in _gpu_rows(section):
+        share = _roofline_share(r, run, rooflines)
+        paired = r.get("tied_over_untied_step_time")
+        table.append([
+            _runner_label(run), r["batch_size"], r["precision"], r["variant"],
+            _spread(r["step_seconds"], 1e3, 2), f"{r['samples_per_second']:,.0f}",
+            f"{r['achieved_gflops'] / 1e3:.1f}", "n/a" if share is None else f"{share:.1%}",
+            _spread(r["ratio_step_over_floor"]),
+            "" if paired is None else _spread(paired),
+        ])
+    lines.append(_table(
+        ["runner", "batch", "precision", "variant", "ms/step", "samples/s", "TFLOP/s",
+         "% of roofline", "step/floor", "tied/untied step time"], table))
+    lines += ["", "### What the numbers say", ""]
+    lines += _gpu_findings(section, rooflines)
+    return lines + [""]
+
+
+def _cell(r):
+    return f"{r['batch_size']} {r['precision']}"
+
+
+def _gpu_findings(section, rooflines):
+    rows = _gpu_rows(section)
+    if not rows:
+        return ["- No GPU step was measured (see the failed runs above)."]
+    lines = []
+    defaults = [(run, r) for run, r in rows if _is_default_run(run) and run["module"] == "benchmarks.speed"]
+    handwritten = [(run, r) for run, r in rows if run["name"] == "torch-handwritten"]
+    large = max(r["batch_size"] for _, r in rows)
+    # 1. The default backend at the large batch, against the roofline and its floor.
+    for run, r in defaults:
+        if run["name"] != DEFAULT_BACKEND or r["batch_size"] != large or r["variant"] != "tied":
+            continue
+        share = _roofline_share(r, run, rooflines)
+        copied_mb = 2 * r["batch_size"] * int(r["arch"].split("-")[0]) * 4 / 1e6
+        lines.append(
+            f"- Default backend ({DEFAULT_BACKEND}), tied, batch {_cell(r)}: "
+            f"{r['samples_per_second']:,.0f} samples/s, {r['achieved_gflops'] / 1e3:.1f} TFLOP/s "
+            f"of matrix products = {share:.1%} of {DEFAULT_BACKEND}'s {r['floor_dtype']} roofline. "
+            f"The products alone take {_ms(r['floor_seconds']['median'])} of the "
+            f"{_ms(r['step_seconds']['median'])} ms step (step/floor "
+            f"{r['ratio_step_over_floor']['median']:.2f}): at {r['gflops_per_step']:.0f} GFLOP "
+            f"per step the model is small for this GPU, and `fit(x, x)` copies {copied_mb:.0f} MB "
+            "(input and target) from host memory every step.")
+    # 2. float32 is not the same arithmetic on both backends.
+    f32 = {lib: roof for (lib, dtype), roof in rooflines.items() if dtype == "float32"}
+    modes = {run["name"]: run.get("payload", {}).get("versions", {}).get("float32_matmul")
+             for run in section.get("runs", [])}
+    if len(f32) > 1:
+        lines.append(
+            "- float32 products are not the same arithmetic on every backend: "
+            + "; ".join(f"{lib} ({_float32_mode(modes.get(lib))}) {roof['tflops']:.0f} TFLOP/s"
+                        for lib, roof in f32.items())
+            + ". Compare float32 rows across backends with that in mind.")
+    # 3. Copying the batch once: fit(x) with the input as the target.
+    for run, r in rows:
+        paired = r.get("self_target_over_tied_step_time")
+        if paired is not None:
+            batch_mb = r["batch_size"] * int(r["arch"].split("-")[0]) * 4 / 1e6
+            lines.append(
+                f"- `fit(x)` with the input as the target instead of `fit(x, x)`, {run['name']} "
+                f"batch {_cell(r)}: step time {_spread(paired)} of the `fit(x, x)` step "
+                f"(paired, same process): about {_ms(_copy_seconds(r))} ms per step go to the "
+                f"second {batch_mb:.0f} MB copy of the batch and its handling on the host.")
+    # 4. The hand-written loop (images already on the GPU) against Keras on the same library.
+    for hrun, h in handwritten:
+        keras_torch = next((r for run, r in defaults if run["name"] == "torch" and r["variant"] == "tied"
+                            and _cell(r) == _cell(h)), None)
+        if keras_torch is None:
+            continue
+        gap = keras_torch["step_seconds"]["median"] - h["step_seconds"]["median"]
+        copies = next((2 * _copy_seconds(r) for run, r in rows if run["name"] == "torch"
+                       and "self_target_over_tied_step_time" in r and _cell(r) == _cell(h)), None)
+        lines.append(
+            f"- Hand-written PyTorch, batch {_cell(h)}: {h['samples_per_second']:,.0f} samples/s "
+            f"(step/floor {h['ratio_step_over_floor']['median']:.2f}), "
+            f"{keras_torch['step_seconds']['median'] / h['step_seconds']['median']:.1f}x "
+            "Keras's torch backend. The loop keeps the images on the GPU and copies nothing per "
+            "step" + ("." if copies is None else
+                      f"; Keras's two copies per step (about {_ms(copies)} ms, from the row above) "
+                      f"are {'most' if copies > gap / 2 else 'part'} of the {_ms(gap)} ms gap."))
+    # 5. Tied against untied.
+    pairs = [(run, r, r["tied_over_untied_step_time"]) for run, r in defaults
+             if "tied_over_untied_step_time" in r]
+    slower = [f"{run['name']} batch {_cell(r)} {p['median']:.2f}x "
+              f"[{p['min']:.2f}–{p['max']:.2f}]" for run, r, p in pairs if p["median"] > 1.0]
+    if pairs:
+        lines.append(
+            f"- Tied vs untied (paired step-time ratio): tied at least as fast in "
+            f"{len(pairs) - len(slower)} of {len(pairs)} backend/batch/precision cells"
+            + (f"; slower in {', '.join(slower)}." if slower else "."))
+    # 6. Several steps per compiled call (an unpaired comparison across processes).
+    repeated = [r for run, r in defaults if run["name"] == DEFAULT_BACKEND]
+    for run, r in rows:
+        if "--steps-per-execution" not in run.get("args", []):
+            continue
+        base = next((b for b in repeated if _cell(b) == _cell(r) and b["variant"] == r["variant"]),
+                    None)
+        if base is not None:
+            lines.append(
+                f"- {_runner_label(run)}, batch {_cell(r)}: {r['samples_per_second']:,.0f} "
+                f"samples/s against {base['samples_per_second']:,.0f} with one step per call "
+                f"({r['samples_per_second'] / base['samples_per_second']:.2f}x; separate "
+                "processes, so not paired).")
+    noise = _process_spread(rows)
+    if noise:
+        lines.append(f"- Process-to-process spread: {noise}; unpaired differences of that size are noise.")
+    return lines
+
+
+def _copy_seconds(r):
+    """Step time saved by `fit(x)` over `fit(x, x)`: one copy of the batch and its handling."""
+    return r["step_seconds"]["median"] * (1 - r["self_target_over_tied_step_time"]["median"])
+
+
+def _float32_mode(mode):
+    """How a backend's float32 setting multiplies on an NVIDIA GPU."""
+    if mode in ("None", "default", "high"):
+        return f"`{mode}`: TF32 on the matrix units"
+    if mode == "highest":
+        return "`highest`: true float32"
+    return f"`{mode}`"
+
+
+def _process_spread(rows):
+    """The same (runner, batch, precision, variant) timed in two processes, if any."""
+    seen = {}
+    for run, r in rows:
+        key = (run["name"], r["batch_size"], r["precision"], r["variant"])
+        seen.setdefault(key, []).append(r["step_seconds"]["median"])
+    for (name, batch, precision, variant), times in seen.items():
+        if len(times) > 1:
+            return (f"{name} {variant} batch {batch} {precision} took "
+                    + " and ".join(f"{_ms(t)} ms" for t in times)
+                    + f" in two processes ({max(times) / min(times) - 1:.0%} apart)")
+    return None
+
+
 # ---------------------------------------------------------------- document
 
 
 def write_report(stored, path):
-    sections = [stored[s] for s in RENDERERS if s in stored]
+    # The machine of the CPU sections; the GPU section describes its own machine.
+    sections = [stored[s] for s in RENDERERS if s in stored and s != "gpu"]
     latest = max(sections, key=lambda s: s["started_utc"]) if sections else None
     lines = [
         "# Benchmarks",
@@ -750,23 +978,26 @@ def write_report(stored, path):
         "two and a half hours on 2 cores; the *scale* section writes an 8 GB file to `TMPDIR` and "
         "removes it afterwards), `make bench BENCH_ARGS=\"--quick\"`, or e.g. `python -m benchmarks.run --quick "
         "--only speed --backends jax,torch`. Sections: speed, pretrain, quality, clustering, semi, "
-        "scale. Raw "
+        "scale, and gpu, which runs only when named, on a machine with an NVIDIA GPU "
+        "(`python -m benchmarks.run --only gpu --backends jax,torch`). Raw "
         "results: `docs/benchmarks.json`.",
         "",
     ]
     if latest is not None:
-        lines += machine_lines(latest["machine"])
+        lines += machine_lines(latest["machine"], stored.get("gpu"))
     for name, render in RENDERERS.items():
         if name in stored:
             lines += render(stored[name])
         else:
-            lines += [f"## {name.capitalize()}", "", "Not run yet: `python -m benchmarks.run "
-                      f"--only {name}`.", ""]
+            lines += [f"## {TITLES.get(name, name.capitalize())}", "", "Not run yet: "
+                      f"`python -m benchmarks.run --only {name}`"
+                      + (" on a machine with a GPU." if name == "gpu" else "."), ""]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines).rstrip() + "\n")
 
 
+TITLES = {"gpu": "GPU"}
 RENDERERS = {
     "speed": speed_lines,
     "pretrain": pretrain_lines,
@@ -777,6 +1008,7 @@ RENDERERS = {
         + (" and classical fine-tuning" if "supervised_schedule" in section["settings"]
            else " fine-tuning")),
     "scale": scale_lines,
+    "gpu": gpu_lines,
 }
 
 

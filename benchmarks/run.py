@@ -2,7 +2,9 @@
 
     python -m benchmarks.run [--quick] [--only SECTION] [--backends jax,tensorflow,torch]
 
-Sections: speed, pretrain, quality, clustering, semi, scale.
+Sections: speed, pretrain, quality, clustering, semi, scale (the CPU sections,
+run by default) and gpu (only with `--only gpu`, on a machine with a GPU:
+`python -m benchmarks.run --only gpu --backends jax,torch`).
 
 Each measurement runs in a child process (one per Keras backend, plus the
 hand-written PyTorch loop and the NumPy GEMM floor), which writes JSON. The
@@ -26,7 +28,8 @@ from benchmarks import report
 from benchmarks._util import load_average
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("speed", "pretrain", "quality", "clustering", "semi", "scale")
+CPU_SECTIONS = ("speed", "pretrain", "quality", "clustering", "semi", "scale")
+SECTIONS = (*CPU_SECTIONS, "gpu")
 BACKENDS = ("jax", "tensorflow", "torch")
 BIG, SMALL = "784-1000-1000-1000", "784-500-250-100"
 
@@ -61,6 +64,8 @@ MODES = {
                  "supervised_schedule": "sgd momentum 0.9 (lr 0.01)", "supervised_epochs": 30},
         "scale": {"rows": 200_000, "memory_rows": 100_000, "features": 1000,
                   "layer_sizes": "256,64", "epochs": 2},
+        "gpu": {"steps": 10, "reps": 3, "warmup": 3, "batch_sizes": [256, 4096],
+                "roofline": 4096, "steps_per_execution": 10},
     },
     "full": {
         "speed": {"steps": 12, "reps": 7, "warmup": 3, "loss_steps": 234},
@@ -96,6 +101,9 @@ MODES = {
         # The issue's size: 2,000,000 x 1,000 float32 (8 GB on disk, in TMPDIR).
         "scale": {"rows": 2_000_000, "memory_rows": 200_000, "features": 1000,
                   "layer_sizes": "256,64", "epochs": 2},
+        # A small batch (the CPU sections') and a large one; 8192^3 fills the GPU.
+        "gpu": {"steps": 20, "reps": 5, "warmup": 3, "batch_sizes": [256, 8192],
+                "roofline": 8192, "steps_per_execution": 10},
     },
 }
 
@@ -220,6 +228,40 @@ def speed_children(settings, backends):
     return children
 
 
+def gpu_children(settings, backends):
+    """The 1000-wide stack on the GPU, per backend and batch size, plus the roofline."""
+    common = ["--steps", str(settings["steps"]), "--reps", str(settings["reps"]),
+              "--warmup", str(settings["warmup"]), "--archs", BIG]
+    small, large = min(settings["batch_sizes"]), max(settings["batch_sizes"])
+    children = []
+    for backend in backends:
+        for batch in settings["batch_sizes"]:
+            extra = ["--roofline", str(settings["roofline"])] if batch == large else []
+            children.append(Child(backend, "benchmarks.speed",
+                                  [*common, "--batch-size", str(batch), "--require-gpu", *extra],
+                                  env={"KERAS_BACKEND": backend}, note="Keras defaults"))
+    if "torch" in backends:
+        children.append(Child("torch-handwritten", "benchmarks.torch_reference",
+                              [*common, "--batch-size", str(large), "--device", "cuda"],
+                              note="hand-written PyTorch tied autoencoder, images on the GPU"))
+    # Investigations: what the step spends beyond its matrix products.
+    for backend in backends:
+        children.append(Child(
+            backend, "benchmarks.speed",
+            [*common, "--batch-size", str(large), "--require-gpu",
+             "--variants", "tied,tied-self-target"],
+            env={"KERAS_BACKEND": backend},
+            note="fit(x) with the input as the target: each batch is copied to the GPU once"))
+    if report.DEFAULT_BACKEND in backends:
+        children.append(Child(
+            report.DEFAULT_BACKEND, "benchmarks.speed",
+            [*common, "--batch-size", str(small), "--require-gpu", "--variants", "tied",
+             "--steps-per-execution", str(settings["steps_per_execution"])],
+            env={"KERAS_BACKEND": report.DEFAULT_BACKEND},
+            note="several steps per compiled call (Keras's steps_per_execution)"))
+    return children
+
+
 def pretrain_children(settings, backends):
     return [
         Child(backend, "benchmarks.pretrain",
@@ -256,6 +298,7 @@ CHILDREN = {
     "clustering": seeded_children("benchmarks.clustering"),
     "semi": seeded_children("benchmarks.semi_supervised"),
     "scale": scale_children,
+    "gpu": gpu_children,
 }
 
 
@@ -284,7 +327,8 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="small settings (minutes, not hours)")
     parser.add_argument(
         "--only", action="append", choices=SECTIONS,
-        help="run only this section (repeatable); the others keep their stored results",
+        help="run only this section (repeatable); the others keep their stored results. "
+        "Without it, every CPU section runs; gpu runs only when named",
     )
     parser.add_argument(
         "--backends", default=",".join(BACKENDS),
@@ -305,11 +349,14 @@ def main(argv=None):
     except DatasetMissingError as exc:
         raise SystemExit(str(exc)) from None
 
+    if "gpu" in (args.only or ()) and not report.describe_machine()["gpus"]:
+        raise SystemExit("The gpu section needs an NVIDIA GPU and nvidia-smi finds none on this "
+                         "machine; the stored GPU results are kept. Run it on a GPU machine.")
     mode = "quick" if args.quick else "full"
     command = "python -m benchmarks.run " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     results_path = Path(args.results)
     stored = json.loads(results_path.read_text()) if results_path.exists() else {}
-    for section in args.only or SECTIONS:
+    for section in args.only or CPU_SECTIONS:
         print(f"=== {section} ({mode}) ===", flush=True)
         stored[section] = run_section(section, mode, backends, command.strip())
         results_path.parent.mkdir(parents=True, exist_ok=True)

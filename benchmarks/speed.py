@@ -29,10 +29,11 @@ quiet_backends()
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchmarks.data import load_fashion_mnist  # noqa: E402
+from benchmarks.data import cycle_rows, load_fashion_mnist  # noqa: E402
 from benchmarks.gemm_floor import (  # noqa: E402
     FLOOR_DTYPE,
     make_floor,
+    matmul_roofline,
     parse_arch,
     step_record,
     time_floor_repetition,
@@ -42,13 +43,28 @@ from tiedae.layers import DenseLayerAutoencoder  # noqa: E402
 
 # `tied-sgd` is the tied model trained with plain SGD: the difference from `tied`
 # (Adam) is the cost of Adam's element-wise update inside a real step.
+# `tied-self-target` is the tied model fitted with `fit(x)`: its loss takes the
+# input as the target, so each batch is copied to the device once, not twice.
 OPTIMIZERS = {"tied": keras.optimizers.Adam, "untied": keras.optimizers.Adam,
-              "tied-sgd": keras.optimizers.SGD}
+              "tied-sgd": keras.optimizers.SGD, "tied-self-target": keras.optimizers.Adam}
+TIED = ("tied", "tied-sgd", "tied-self-target")
+
+
+class SelfTargetModel(keras.Model):
+    """A functional model whose loss uses the input as the target when `y` is None."""
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        return super().compute_loss(x, x if y is None else y, y_pred, sample_weight, training)
+
+
+def _targets(variant, x):
+    """What `fit`/`evaluate` get as `y`: nothing for the self-target model."""
+    return None if variant == "tied-self-target" else x
 
 
 def build_model(variant, input_dim, layer_sizes):
     inputs = keras.Input(shape=(input_dim,))
-    if variant in ("tied", "tied-sgd"):
+    if variant in TIED:
         outputs = DenseLayerAutoencoder(layer_sizes, activation="sigmoid")(inputs)
     elif variant == "untied":
         widths = list(layer_sizes) + list(reversed(layer_sizes[:-1])) + [input_dim]
@@ -58,7 +74,8 @@ def build_model(variant, input_dim, layer_sizes):
         outputs = h
     else:
         raise ValueError(f"unknown variant {variant!r}")
-    return keras.Model(inputs, outputs, name=f"{variant}_autoencoder")
+    model_class = SelfTargetModel if variant == "tied-self-target" else keras.Model
+    return model_class(inputs, outputs, name=f"{variant}_autoencoder".replace("-", "_"))
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -89,7 +106,7 @@ def _compiled_model(variant, input_dim, layer_sizes, precision, args):
         keras.config.set_dtype_policy("float32")
     model.compile(
         optimizer=OPTIMIZERS[variant](1e-3), loss="binary_crossentropy",
-        jit_compile=args.jit_compile,
+        jit_compile=args.jit_compile, steps_per_execution=args.steps_per_execution,
     )
     return model
 
@@ -111,14 +128,14 @@ def measure(backend, arch_text, precision, variants, x_train, x_test, args):
     warmup_seconds = {}
     for v, model in models.items():
         start = time.perf_counter()
-        model.fit(warm, warm, batch_size=batch, epochs=1, shuffle=False, verbose=0)
+        model.fit(warm, _targets(v, warm), batch_size=batch, epochs=1, shuffle=False, verbose=0)
         warmup_seconds[v] = time.perf_counter() - start
     timers = {v: EpochTimer() for v in variants}
     floor_seconds, floor_cpu = [], []
     for rep in range(args.reps):
         for v in variants if rep % 2 == 0 else list(reversed(variants)):
-            models[v].fit(x, x, batch_size=batch, epochs=1, shuffle=False, verbose=0,
-                          callbacks=[timers[v]])
+            models[v].fit(x, _targets(v, x), batch_size=batch, epochs=1, shuffle=False,
+                          verbose=0, callbacks=[timers[v]])
         seconds, cores = time_floor_repetition(floor, args.steps)
         floor_seconds.append(seconds)
         floor_cpu.append(cores)
@@ -131,13 +148,18 @@ def measure(backend, arch_text, precision, variants, x_train, x_test, args):
             step_seconds=steps[v], step_cpu=timers[v].cpu,
             floor_seconds=floor_seconds, floor_cpu=floor_cpu,
             train_loss=timers[v].losses[-1],
-            test_loss=float(models[v].evaluate(x_test, x_test, batch_size=1000, verbose=0)),
+            test_loss=float(models[v].evaluate(x_test, _targets(v, x_test), batch_size=1000,
+                                               verbose=0)),
             params=int(models[v].count_params()),
         )
         if v == "tied" and "untied" in variants:
             # < 1 means the tied step is faster; paired within each repetition.
             paired = [t / u for t, u in zip(steps["tied"], steps["untied"])]
             result["tied_over_untied_step_time"] = summarize(paired)
+        if v == "tied" and "tied-self-target" in variants:
+            # < 1: copying each batch once instead of twice made the step faster.
+            paired = [s / t for t, s in zip(steps["tied"], steps["tied-self-target"])]
+            result["self_target_over_tied_step_time"] = summarize(paired)
         if v == "tied" and "tied-sgd" in variants:
             # Adam's share of the step: (Adam step - SGD step) / Adam step, paired.
             paired = [1 - s / a for a, s in zip(steps["tied"], steps["tied-sgd"])]
@@ -173,24 +195,52 @@ def loss_check(arch_text, precision, steps, x_train, x_test, args):
 
 
 def backend_versions(backend):
-    versions = {"keras": keras.__version__, "numpy": np.__version__}
+    """Library versions, the device computed on and how float32 products are done."""
+    versions = {"keras": keras.__version__, "numpy": np.__version__, "gpu": gpu_name(backend)}
     if backend == "jax":
         import jax
 
         versions["jax"] = jax.__version__
         versions["jax_devices"] = [str(d) for d in jax.devices()]
+        # None: XLA's default, which lets GPUs use TF32 for float32 products.
+        versions["float32_matmul"] = str(jax.config.jax_default_matmul_precision)
     elif backend == "tensorflow":
         import tensorflow as tf
 
         versions["tensorflow"] = tf.__version__
         versions["tf_intra_op_threads"] = tf.config.threading.get_intra_op_parallelism_threads()
         versions["onednn_opts"] = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default (on)")
+        versions["float32_matmul"] = (
+            "tf32 allowed" if tf.config.experimental.tensor_float_32_execution_enabled()
+            else "float32")
     elif backend == "torch":
         import torch
 
         versions["torch"] = torch.__version__
         versions["torch_threads"] = torch.get_num_threads()
+        versions["float32_matmul"] = torch.get_float32_matmul_precision()
     return versions
+
+
+def gpu_name(backend):
+    """The GPU this backend computes on, or None on a machine without one."""
+    if backend == "jax":
+        import jax
+
+        gpus = [d for d in jax.devices() if d.platform == "gpu"]
+        return gpus[0].device_kind if gpus else None
+    if backend == "torch":
+        import torch
+
+        return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        if not gpus:
+            return None
+        return tf.config.experimental.get_device_details(gpus[0]).get("device_name", gpus[0].name)
+    return None
 
 
 def main(argv=None):
@@ -199,7 +249,8 @@ def main(argv=None):
     parser.add_argument("--archs", default="784-1000-1000-1000,784-500-250-100")
     parser.add_argument("--precisions", default="float32,mixed_bfloat16")
     parser.add_argument("--variants", default="tied,untied",
-                        help="comma-separated: tied, untied, tied-sgd (tied with plain SGD)")
+                        help="comma-separated: tied, untied, tied-sgd (tied with plain SGD), "
+                        "tied-self-target (tied, fitted with fit(x): the input is the target)")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--steps", type=int, default=10, help="training steps per timed repetition")
     parser.add_argument("--reps", type=int, default=5, help="timed repetitions (median reported)")
@@ -212,6 +263,13 @@ def main(argv=None):
         help="if > 0, also train the first architecture (tied) for this many steps in "
         "every precision and record the test loss",
     )
+    parser.add_argument("--steps-per-execution", type=int, default=1,
+                        help="passed to Model.compile: training steps per compiled call")
+    parser.add_argument("--roofline", type=int, default=0, metavar="N",
+                        help="if > 0, also time one N x N x N matmul per precision "
+                        "(the device's matrix-product roofline)")
+    parser.add_argument("--require-gpu", action="store_true",
+                        help="stop with an error unless the backend computes on a GPU")
     parser.add_argument(
         "--jit-compile",
         default="auto",
@@ -221,19 +279,34 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     backend = keras.backend.backend()
+    versions = backend_versions(backend)
+    if args.require_gpu and versions["gpu"] is None:
+        raise SystemExit(
+            f"--require-gpu: KERAS_BACKEND={backend} sees no GPU on this machine. Run the GPU "
+            "benchmark where a GPU and this backend's GPU build are installed, or drop the flag."
+        )
     (x_train, _), (x_test, _) = load_fashion_mnist()
     needed = max(args.steps, args.warmup, args.loss_steps) * args.batch_size
-    if needed > len(x_train):
-        raise SystemExit(f"--steps x --batch-size needs {needed} rows; only {len(x_train)} exist")
+    rows_repeated = needed > len(x_train)
+    x_train = cycle_rows(x_train, needed)
     payload = {
         "backend": backend,
         "jit_compile": args.jit_compile,
-        "versions": backend_versions(backend),
+        "steps_per_execution": args.steps_per_execution,
+        "rows_repeated": rows_repeated,
+        "versions": versions,
         "python": platform.python_version(),
         "load_average_start": load_average(),
         "results": [],
         "loss_check": [],
+        "roofline": [],
     }
+    if args.roofline > 0:
+        for precision in args.precisions.split(","):
+            r = matmul_roofline(backend, FLOOR_DTYPE[precision], n=args.roofline)
+            print(f"[speed {backend}] roofline {r['n']}^3 {r['dtype']}: {r['tflops']:.1f} TFLOP/s",
+                  flush=True)
+            payload["roofline"].append(r)
     variants = args.variants.split(",")
     for arch in args.archs.split(","):
         for precision in args.precisions.split(","):

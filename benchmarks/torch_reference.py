@@ -6,6 +6,8 @@ sigmoid units, binary cross-entropy on the logits of the reconstruction,
 `torch.optim.Adam`, eager mode, and `torch.autocast` for bfloat16. No
 `torch.compile`, no custom kernels. The step is timed exactly like the Keras
 models in `speed.py`, interleaved with the same GEMM floor (`TorchFloor`).
+On a GPU (`--device cuda`, the default when PyTorch sees one) the training
+images are moved to the GPU once, as a user would for a dataset this small.
 
     python -m benchmarks.torch_reference --json out.json
 """
@@ -21,11 +23,12 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks._util import cpu_seconds, load_average, write_json
-from benchmarks.data import load_fashion_mnist
+from benchmarks.data import cycle_rows, load_fashion_mnist
 from benchmarks.gemm_floor import (
     FLOOR_DTYPE,
     make_floor,
     parse_arch,
+    torch_device,
     step_record,
     time_floor_repetition,
     training_gemms,
@@ -72,16 +75,18 @@ def train_steps(model, optimizer, batches, autocast):
 def measure(arch_text, precision, x_train, x_test, args):
     input_dim, layer_sizes = parse_arch(arch_text)
     torch.manual_seed(args.seed)
-    model = TiedAutoencoder(input_dim, layer_sizes)
+    device = args.device
+    model = TiedAutoencoder(input_dim, layer_sizes).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     if precision == "mixed_bfloat16":
-        autocast = lambda: torch.autocast("cpu", dtype=torch.bfloat16)  # noqa: E731
+        autocast = lambda: torch.autocast(device, dtype=torch.bfloat16)  # noqa: E731
     else:
         autocast = contextlib.nullcontext
     batch = args.batch_size
-    x = torch.from_numpy(x_train)
+    x = torch.from_numpy(x_train).to(device)
     batches = [x[i * batch : (i + 1) * batch] for i in range(args.steps)]
-    floor = make_floor("torch", training_gemms(input_dim, layer_sizes, batch), FLOOR_DTYPE[precision])
+    floor = make_floor("torch", training_gemms(input_dim, layer_sizes, batch),
+                       FLOOR_DTYPE[precision], device=device)
     start = time.perf_counter()
     train_steps(model, optimizer, batches[: args.warmup], autocast)
     warmup_seconds = time.perf_counter() - start
@@ -95,9 +100,10 @@ def measure(arch_text, precision, x_train, x_test, args):
         seconds, cores = time_floor_repetition(floor, args.steps)
         floors.append(seconds)
         floor_cpu.append(cores)
+    x_test = torch.from_numpy(x_test).to(device)
     with torch.no_grad(), autocast():
-        logits = model(torch.from_numpy(x_test))
-    test_loss = float(F.binary_cross_entropy_with_logits(logits.float(), torch.from_numpy(x_test)))
+        logits = model(x_test)
+    test_loss = float(F.binary_cross_entropy_with_logits(logits.float(), x_test))
     return step_record(
         runner="torch-handwritten", arch=arch_text, precision=precision, variant="tied",
         floor_library="torch", args=args, warmup_seconds=warmup_seconds,
@@ -117,11 +123,21 @@ def main(argv=None):
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     args = parser.parse_args(argv)
+    args.device = args.device or torch_device()
+    if args.device != "cpu" and not torch.cuda.is_available():
+        raise SystemExit(f"--device {args.device}: this PyTorch ({torch.__version__}) sees no "
+                         "CUDA GPU. Use --device cpu, or run on a GPU machine.")
     (x_train, _), (x_test, _) = load_fashion_mnist()
+    needed = max(args.steps, args.warmup) * args.batch_size
+    x_train = cycle_rows(x_train, needed)
+    gpu = torch.cuda.get_device_name(0) if args.device != "cpu" else None
     payload = {
         "backend": "torch-handwritten",
-        "versions": {"torch": torch.__version__, "numpy": np.__version__, "torch_threads": torch.get_num_threads()},
+        "versions": {"torch": torch.__version__, "numpy": np.__version__,
+                     "torch_threads": torch.get_num_threads(), "gpu": gpu,
+                     "float32_matmul": torch.get_float32_matmul_precision()},
         "python": platform.python_version(),
         "load_average_start": load_average(),
         "results": [],
