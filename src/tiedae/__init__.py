@@ -34,6 +34,7 @@ from tiedae.layers import (  # noqa: E402
 )
 from tiedae.pretraining import (  # noqa: E402
     LayerwiseTiedAutoencoder,
+    ReconstructionModel,
     StackedDenoisingAutoencoder,
     fit_with_unfreezing,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "GeneSetAdjacency",
     "GeneSetReport",
     "LayerwiseTiedAutoencoder",
+    "ReconstructionModel",
     "MaskedLayerAutoencoder",
     "MaskingNoise",
     "PretrainedMLPClassifier",

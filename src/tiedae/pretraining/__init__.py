@@ -11,6 +11,7 @@ from tiedae.pretraining.handoff import (
     to_model,
 )
 from tiedae.pretraining.layerwise_autoencoder import LayerwiseTiedAutoencoder
+from tiedae.pretraining.reconstruction_model import ReconstructionModel
 from tiedae.pretraining.semi_supervised import (
     fit_semi_supervised,
     masked_sparse_categorical_crossentropy,
@@ -21,6 +22,7 @@ from tiedae.pretraining.stacked import StackedDenoisingAutoencoder
 __all__ = [
     "LayerwiseTiedAutoencoder",
     "PretrainingCheckpoint",
+    "ReconstructionModel",
     "StackedDenoisingAutoencoder",
     "copy_encoder_layer",
     "pretrain_conv_stack",

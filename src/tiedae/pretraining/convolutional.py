@@ -16,6 +16,7 @@ from tiedae._validation import check_layer_sizes, check_seed
 from tiedae.corruption import get_corruption
 from tiedae.layers.conv_autoencoder import Conv2DLayerAutoencoder
 from tiedae.pretraining.interrupt import StopOnDivergence
+from tiedae.pretraining.reconstruction_model import ReconstructionModel
 
 
 def _per_block(value, n, name):
@@ -83,9 +84,10 @@ def pretrain_conv_stack(
         block = Conv2DLayerAutoencoder([width], output_activation=reconstruction[k], name=f"conv_dae_{k}", **shared)
         inputs = keras.Input(codes.shape[1:])
         noise = get_corruption(kinds[k], levels[k], seed=seed + k)
-        model = keras.Model(inputs, block(noise(inputs) if noise is not None else inputs), name=f"greedy_layer_{k}")
+        model = ReconstructionModel(inputs, block(noise(inputs) if noise is not None else inputs),
+                                    name=f"greedy_layer_{k}")
         model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
-        history = model.fit(codes, codes, epochs=epochs[k], batch_size=batch_size, shuffle=True,
+        history = model.fit(codes, epochs=epochs[k], batch_size=batch_size, shuffle=True,
                             verbose=verbose, callbacks=[StopOnDivergence()])
         histories.append({key: [float(v) for v in values] for key, values in history.history.items()})
         blocks.append(block)

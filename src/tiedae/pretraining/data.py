@@ -122,8 +122,8 @@ def map_in_batches(fn, x, batch_size):
 class SparseBatches(keras.utils.PyDataset):
     """Batches of a sparse matrix `x`, densified one at a time.
 
-    Yields `(batch, y[rows])`, or `(batch, batch)` for an autoencoder when `y`
-    is `None`. The order is reshuffled at the start of every epoch with
+    Yields `(batch, y[rows])`, or `(batch,)` for a `ReconstructionModel` (an
+    autoencoder that takes its input as the target) when `y` is `None`. The order is reshuffled at the start of every epoch with
     NumPy's global generator, the same source `model.fit` uses for dense arrays
     on JAX and PyTorch, so seeding the run seeds the order.
     """
@@ -146,4 +146,4 @@ class SparseBatches(keras.utils.PyDataset):
     def __getitem__(self, index):
         rows = np.sort(self.order[index * self.batch_size : (index + 1) * self.batch_size])
         batch = np.asarray(self.x[rows].toarray(), dtype=np.float32)
-        return batch, (batch if self.y is None else self.y[rows])
+        return (batch,) if self.y is None else (batch, self.y[rows])

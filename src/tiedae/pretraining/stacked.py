@@ -50,6 +50,7 @@ from tiedae.pretraining.data import (
 )
 from tiedae.pretraining.interrupt import StopOnDivergence
 from tiedae.pretraining.layerwise_autoencoder import LayerwiseTiedAutoencoder
+from tiedae.pretraining.reconstruction_model import ReconstructionModel
 from tiedae.pretraining.streaming import RowBatches, is_streamed, map_rows
 
 LOSS_ALIASES = {
@@ -406,9 +407,10 @@ class StackedDenoisingAutoencoder:
                 data, epochs=epochs, validation_data=val, callbacks=callbacks,
                 verbose=self.verbose,
             )
-        val = None if validation is None else (validation, validation)
+        # A ReconstructionModel takes its input as the target: one copy per batch.
+        val = None if validation is None else (validation,)
         return model.fit(
-            x, x, batch_size=self.batch_size, epochs=epochs, shuffle=True,
+            x, batch_size=self.batch_size, epochs=epochs, shuffle=True,
             validation_data=val, callbacks=callbacks, verbose=self.verbose,
         )
 
@@ -431,7 +433,7 @@ class StackedDenoisingAutoencoder:
         corruption = self._corruption_layer(k, x, seed, name=f"corruption_{k}")
         corrupted = inputs if corruption is None else corruption(inputs)
         dae = self._layer_autoencoder(k, loss, seed)
-        model = keras.Model(inputs, dae(corrupted), name=f"greedy_layer_{k}")
+        model = ReconstructionModel(inputs, dae(corrupted), name=f"greedy_layer_{k}")
         model.compile(optimizer=self._make_optimizer(), loss=loss)
         self._log(
             f"Layer {k + 1}/{len(self.layer_sizes)}: {in_dim} -> {self.layer_sizes[k]} "
@@ -609,7 +611,7 @@ class StackedDenoisingAutoencoder:
             else None
         )
         corrupted = inputs if corruption is None else corruption(inputs)
-        model = keras.Model(inputs, self.autoencoder_(corrupted), name="finetune_autoencoder")
+        model = ReconstructionModel(inputs, self.autoencoder_(corrupted), name="finetune_autoencoder")
         model.compile(optimizer=self._make_optimizer(), loss=self.losses_[0])
         self._log(f"Fine-tuning the {n}-layer tied autoencoder for {epochs} epochs")
         history = self._fit(model, x, x_val, epochs, [StopOnDivergence(), *(callbacks or [])])

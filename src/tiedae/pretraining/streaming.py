@@ -313,8 +313,8 @@ def _source_kind(x):
 class RowBatches(keras.utils.PyDataset):
     """Shuffled batches of a matrix for `model.fit`, densified one batch at a time.
 
-    Yields `(batch, batch)` (autoencoder input and target) or, with `y`,
-    `(batch, y[rows])`. In-memory NumPy arrays and `scipy.sparse` matrices are
+    Yields `(batch,)` (an autoencoder's input, which a `ReconstructionModel`
+    also takes as its target) or, with `y`, `(batch, y[rows])`. In-memory NumPy arrays and `scipy.sparse` matrices are
     shuffled with one permutation per epoch, drawn from NumPy's global
     generator as Keras does for arrays on JAX (so seeding the run seeds the
     order); on-disk matrices (`StreamedMatrix`) in windows of chunks (see the
@@ -461,7 +461,7 @@ class RowBatches(keras.utils.PyDataset):
             rows = positions
             batch = _densify(self.x[rows + self.offset])
         if self.y is None:
-            return batch, batch
+            return (batch,)
         return batch, np.asarray(self.y)[rows + self.offset]
 
 
