@@ -148,6 +148,7 @@ def _header(section, title):
         f"- Produced by `{section['command']}` (mode **{section['mode']}**) on "
         f"{section['started_utc']} UTC, {section['wall_seconds']:.0f} s wall time.",
         f"- Settings: `{_compact(section['settings'])}`.",
+        f"- Machine: {_machine_summary(section['machine'])}.",
         f"- Load average (1 min) at start {m_start['load_average']}, at end "
         f"{m_end['load_average']}, on {cpus} logical CPUs.",
     ]
@@ -181,6 +182,14 @@ def _header(section, title):
     return lines
 
 
+def _machine_summary(machine):
+    """CPU, cores, ISA flags and GPUs (results stored by older versions may lack some)."""
+    gpus = machine.get("gpus") or []
+    return (f"{machine.get('cpu_model', 'unknown CPU')}, {machine.get('logical_cpus')} logical "
+            f"CPUs, ISA {', '.join(machine.get('isa_flags') or []) or 'n/a'}"
+            + (f"; GPU {', '.join(gpus)}" if gpus else ""))
+
+
 def _compact(settings):
     return ", ".join(f"{k}={v}" for k, v in settings.items())
 
@@ -188,28 +197,41 @@ def _compact(settings):
 # ---------------------------------------------------------------- machine
 
 
-def machine_lines(machine, gpu_section=None):
+def _machine_key(machine):
+    return (machine["cpu_model"], machine["logical_cpus"], tuple(machine["isa_flags"]),
+            tuple(machine.get("gpus") or ()))
+
+
+def _machine_text(machine):
     v = machine["versions"]
     tf = v.get("tensorflow-cpu") or v.get("tensorflow", "not installed")
-    if gpu_section is None:
-        gpu = ("- GPU: none. Every number below was measured on this CPU; no accelerator was "
-               "available to the run that produced them.")
-    else:
-        gpu = (f"- GPU: only the *GPU* section was measured on one "
-               f"({', '.join(gpu_section['machine'].get('gpus') or ['a GPU'])}, on another "
-               "machine, described there); every other number below was measured on this CPU.")
-    return [
-        "## Machine",
-        "",
-        f"- CPU: {machine['cpu_model']}, {machine['logical_cpus']} logical CPUs; "
-        f"ISA: {', '.join(machine['isa_flags']) or 'n/a'}.",
-        f"- RAM: {machine['ram_gib']} GiB. OS: {machine['os']}. Python {machine['python']}.",
-        f"- keras {v.get('keras')}, jax {v.get('jax')} (jaxlib {v.get('jaxlib')}), "
-        f"tensorflow {tf}, torch {v.get('torch')}, numpy {v.get('numpy')}, "
-        f"scipy {v.get('scipy')}, scikit-learn {v.get('scikit-learn')}.",
-        gpu,
-        "",
-    ]
+    gpus = machine.get("gpus") or []
+    return (
+        f"CPU {_machine_summary(machine)}; " + ("" if gpus else "no GPU; ")
+        + f"RAM {machine['ram_gib']} GiB; {machine['os']}; Python {machine['python']}; "
+        f"keras {v.get('keras')}, jax {v.get('jax')}, tensorflow {tf}, torch {v.get('torch')}, "
+        f"numpy {v.get('numpy')}, scikit-learn {v.get('scikit-learn')}"
+    )
+
+
+def machine_lines(stored):
+    """Every machine that produced a stored section, with the sections it produced.
+
+    Sections are re-run one at a time (`--only`), possibly on different
+    machines: speed numbers compare only within a section.
+    """
+    machines = {}
+    for name in RENDERERS:
+        if name in stored:
+            machine = stored[name]["machine"]
+            machines.setdefault(_machine_key(machine), (machine, []))[1].append(name)
+    lines = ["## Machines", ""]
+    if len(machines) > 1:
+        lines += ["The sections were measured on different machines; each section's header "
+                  "names its own. Compare speed numbers only within a section.", ""]
+    for machine, names in machines.values():
+        lines.append(f"- **{', '.join(names)}**: {_machine_text(machine)}.")
+    return lines + [""]
 
 
 # ---------------------------------------------------------------- speed
@@ -791,10 +813,7 @@ def _gpu_libraries(section):
 
 def gpu_lines(section):
     lines = _header(section, "GPU: training steps against the matrix-product roofline")
-    machine = section["machine"]
     lines += [
-        f"- Device: {', '.join(machine.get('gpus') or ['none reported by nvidia-smi'])}; host "
-        f"{machine['cpu_model']}, {machine['logical_cpus']} logical CPUs, {machine['ram_gib']} GiB.",
         f"- Libraries there: {_gpu_libraries(section)}.",
         "",
         "Model as in the *Speed* section (784-1000-1000-1000, sigmoid units, binary cross-entropy, "
@@ -958,9 +977,6 @@ def _process_spread(rows):
 
 
 def write_report(stored, path):
-    # The machine of the CPU sections; the GPU section describes its own machine.
-    sections = [stored[s] for s in RENDERERS if s in stored and s != "gpu"]
-    latest = max(sections, key=lambda s: s["started_utc"]) if sections else None
     lines = [
         "# Benchmarks",
         "",
@@ -983,8 +999,8 @@ def write_report(stored, path):
         "results: `docs/benchmarks.json`.",
         "",
     ]
-    if latest is not None:
-        lines += machine_lines(latest["machine"], stored.get("gpu"))
+    if stored:
+        lines += machine_lines(stored)
     for name, render in RENDERERS.items():
         if name in stored:
             lines += render(stored[name])

@@ -53,7 +53,7 @@ def test_roofline_share_self_target_and_tied_summary():
         _record("tied-self-target", 1.6),
     ])
     text = "\n".join(report.gpu_lines(_section([default, copies])))
-    assert "- Device: NVIDIA H200, 143771 MiB, 580; host Xeon" in text
+    assert "- Machine: Xeon, 16 logical CPUs, ISA n/a; GPU NVIDIA H200, 143771 MiB, 580." in text
     assert "= 25.0% of jax's float32 roofline" in text
     # 20% of a 2 ms step is the second copy of the batch.
     assert "step time 0.80 [0.80–0.80] of the `fit(x, x)` step (paired, same process): " \
@@ -64,15 +64,20 @@ def test_roofline_share_self_target_and_tied_summary():
     assert "took 2.0 ms and 2.0 ms in two processes (0% apart)" in text
 
 
-def test_no_gpu_rows_says_so_and_machine_line_points_to_the_gpu_section():
+def test_no_gpu_rows_says_so_and_the_machines_list_names_each_sections_machine():
     failed = {**_run("jax", ["--require-gpu"], []), "returncode": 1, "error": "sees no GPU"}
     text = "\n".join(report.gpu_lines(_section([failed])))
     assert "**Run failed**: jax (exit 1)" in text and "No GPU step was measured" in text
-    machine = {"cpu_model": "EPYC", "logical_cpus": 2, "isa_flags": [], "ram_gib": 24, "os": "Linux",
-               "python": "3.11", "versions": {}}
-    assert "- GPU: none." in "\n".join(report.machine_lines(machine))
-    line = "\n".join(report.machine_lines(machine, _section([failed])))
-    assert "only the *GPU* section was measured on one (NVIDIA H200" in line
+    cpu = {"cpu_model": "EPYC", "logical_cpus": 2, "isa_flags": ["avx2"], "ram_gib": 24,
+           "os": "Linux", "python": "3.11", "versions": {}}
+    gpu = {**cpu, "cpu_model": "Xeon", "logical_cpus": 16, "gpus": ["NVIDIA H200"]}
+    stored = {"speed": {"machine": cpu}, "semi": {"machine": cpu}, "gpu": {"machine": gpu}}
+    lines = report.machine_lines(stored)
+    assert "Compare speed numbers only within a section." in lines[2]
+    assert lines[4].startswith("- **speed, semi**: CPU EPYC, 2 logical CPUs, ISA avx2; no GPU;")
+    assert lines[5].startswith("- **gpu**: CPU Xeon, 16 logical CPUs, ISA avx2; GPU NVIDIA H200;")
+    one = report.machine_lines({"speed": {"machine": cpu}})
+    assert "different machines" not in "\n".join(one)
 
 
 def test_cycle_rows_repeats_rows_in_order_only_when_needed():
