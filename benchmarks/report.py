@@ -813,8 +813,14 @@ def _gpu_libraries(section):
 
 def gpu_lines(section):
     lines = _header(section, "GPU: training steps against the matrix-product roofline")
+    missing = [b for b in ("jax", "tensorflow", "torch") if b not in section.get("backends", [])]
+    installed = section["machine"].get("versions", {})
     lines += [
-        f"- Libraries there: {_gpu_libraries(section)}.",
+        f"- Libraries there: {_gpu_libraries(section)}."
+        + "".join(f" {b} was not measured"
+                  + ("" if b in installed or f"{b}-cpu" in installed
+                     else " (no GPU build of it on that machine)") + "."
+                  for b in missing),
         "",
         "Model as in the *Speed* section (784-1000-1000-1000, sigmoid units, binary cross-entropy, "
         "Adam), at a small and a large batch. Keras steps are timed with `model.fit` on NumPy "
