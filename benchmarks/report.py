@@ -550,8 +550,8 @@ def _speed_findings(section, checks):
 # ---------------------------------------------------------------- pretraining
 
 
-def pretrain_lines(section):
-    lines = _header(section, "Greedy layer-wise pretraining")
+def pretrain_lines(section, title="Greedy layer-wise pretraining"):
+    lines = _header(section, title)
     for run in section.get("runs", []):
         p = run.get("payload", {})
         if not p.get("layers"):
@@ -1000,8 +1000,9 @@ def write_report(stored, path):
         "two and a half hours on 2 cores; the *scale* section writes an 8 GB file to `TMPDIR` and "
         "removes it afterwards), `make bench BENCH_ARGS=\"--quick\"`, or e.g. `python -m benchmarks.run --quick "
         "--only speed --backends jax,torch`. Sections: speed, pretrain, quality, clustering, semi, "
-        "scale, and gpu, which runs only when named, on a machine with an NVIDIA GPU "
-        "(`python -m benchmarks.run --only gpu --backends jax,torch`). Raw "
+        "scale, and gpu and gpu_pretrain, which run only when named, on a machine with an "
+        "NVIDIA GPU (`python -m benchmarks.run --only gpu --only gpu_pretrain --backends "
+        "jax,torch`). Raw "
         "results: `docs/benchmarks.json`.",
         "",
     ]
@@ -1013,13 +1014,13 @@ def write_report(stored, path):
         else:
             lines += [f"## {TITLES.get(name, name.capitalize())}", "", "Not run yet: "
                       f"`python -m benchmarks.run --only {name}`"
-                      + (" on a machine with a GPU." if name == "gpu" else "."), ""]
+                      + (" on a machine with a GPU." if name.startswith("gpu") else "."), ""]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines).rstrip() + "\n")
 
 
-TITLES = {"gpu": "GPU"}
+TITLES = {"gpu": "GPU", "gpu_pretrain": "GPU: greedy layer-wise pretraining"}
 RENDERERS = {
     "speed": speed_lines,
     "pretrain": pretrain_lines,
@@ -1031,6 +1032,8 @@ RENDERERS = {
            else " fine-tuning")),
     "scale": scale_lines,
     "gpu": gpu_lines,
+    "gpu_pretrain": lambda section: pretrain_lines(
+        section, "GPU: greedy layer-wise pretraining"),
 }
 
 

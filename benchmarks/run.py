@@ -3,8 +3,8 @@
     python -m benchmarks.run [--quick] [--only SECTION] [--backends jax,tensorflow,torch]
 
 Sections: speed, pretrain, quality, clustering, semi, scale (the CPU sections,
-run by default) and gpu (only with `--only gpu`, on a machine with a GPU:
-`python -m benchmarks.run --only gpu --backends jax,torch`).
+run by default) and gpu, gpu_pretrain (only when named, on a machine with a GPU:
+`python -m benchmarks.run --only gpu --only gpu_pretrain --backends jax,torch`).
 
 Each measurement runs in a child process (one per Keras backend, plus the
 hand-written PyTorch loop and the NumPy GEMM floor), which writes JSON. The
@@ -29,7 +29,8 @@ from benchmarks._util import load_average
 
 ROOT = Path(__file__).resolve().parent.parent
 CPU_SECTIONS = ("speed", "pretrain", "quality", "clustering", "semi", "scale")
-SECTIONS = (*CPU_SECTIONS, "gpu")
+GPU_SECTIONS = ("gpu", "gpu_pretrain")
+SECTIONS = (*CPU_SECTIONS, *GPU_SECTIONS)
 BACKENDS = ("jax", "tensorflow", "torch")
 BIG, SMALL = "784-1000-1000-1000", "784-500-250-100"
 
@@ -66,6 +67,7 @@ MODES = {
                   "layer_sizes": "256,64", "epochs": 2},
         "gpu": {"steps": 10, "reps": 3, "warmup": 3, "batch_sizes": [256, 4096],
                 "roofline": 4096, "steps_per_execution": 10},
+        "gpu_pretrain": {"n_train": 10000, "epochs": 2},
     },
     "full": {
         "speed": {"steps": 12, "reps": 7, "warmup": 3, "loss_steps": 234},
@@ -104,6 +106,8 @@ MODES = {
         # A small batch (the CPU sections') and a large one; 8192^3 fills the GPU.
         "gpu": {"steps": 20, "reps": 5, "warmup": 3, "batch_sizes": [256, 8192],
                 "roofline": 8192, "steps_per_execution": 10},
+        # The pretrain section's job (the issue's 3 x 1000 stack, 15 epochs per layer).
+        "gpu_pretrain": {"n_train": 60000, "epochs": 15},
     },
 }
 
@@ -299,6 +303,7 @@ CHILDREN = {
     "semi": seeded_children("benchmarks.semi_supervised"),
     "scale": scale_children,
     "gpu": gpu_children,
+    "gpu_pretrain": pretrain_children,
 }
 
 
@@ -349,9 +354,9 @@ def main(argv=None):
     except DatasetMissingError as exc:
         raise SystemExit(str(exc)) from None
 
-    if "gpu" in (args.only or ()) and not report.describe_machine()["gpus"]:
-        raise SystemExit("The gpu section needs an NVIDIA GPU and nvidia-smi finds none on this "
-                         "machine; the stored GPU results are kept. Run it on a GPU machine.")
+    if set(GPU_SECTIONS) & set(args.only or ()) and not report.describe_machine()["gpus"]:
+        raise SystemExit("The gpu sections need an NVIDIA GPU and nvidia-smi finds none on this "
+                         "machine; the stored GPU results are kept. Run them on a GPU machine.")
     mode = "quick" if args.quick else "full"
     command = "python -m benchmarks.run " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     results_path = Path(args.results)
