@@ -12,6 +12,8 @@ import statistics
 import subprocess
 from pathlib import Path
 
+from benchmarks.gemm_floor import parse_arch
+
 DISTRIBUTIONS = ("keras", "jax", "jaxlib", "tensorflow-cpu", "tensorflow", "torch", "numpy",
                  "scipy", "scikit-learn")
 ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile")
@@ -29,7 +31,7 @@ def _read(path):
         return ""
 
 
-def _nvidia_gpus():
+def nvidia_gpus():
     """`name, memory, driver` of each NVIDIA GPU, from nvidia-smi (empty without one)."""
     try:
         out = subprocess.run(
@@ -65,7 +67,7 @@ def describe_machine():
         "logical_cpus": os.cpu_count(),
         "isa_flags": [f for f in ISA_FLAGS if f in flags],
         "ram_gib": round(mem_kib / 1024**2, 1) if mem_kib else None,
-        "gpus": _nvidia_gpus(),
+        "gpus": nvidia_gpus(),
         "os": platform.platform(),
         "python": platform.python_version(),
         "versions": versions,
@@ -875,7 +877,6 @@ def _gpu_findings(section, rooflines):
         if run["name"] != DEFAULT_BACKEND or r["batch_size"] != large or r["variant"] != "tied":
             continue
         share = _roofline_share(r, run, rooflines)
-        copied_mb = 2 * r["batch_size"] * int(r["arch"].split("-")[0]) * 4 / 1e6
         lines.append(
             f"- Default backend ({DEFAULT_BACKEND}), tied, batch {_cell(r)}: "
             f"{r['samples_per_second']:,.0f} samples/s, {r['achieved_gflops'] / 1e3:.1f} TFLOP/s "
@@ -883,7 +884,7 @@ def _gpu_findings(section, rooflines):
             f"The products alone take {_ms(r['floor_seconds']['median'])} of the "
             f"{_ms(r['step_seconds']['median'])} ms step (step/floor "
             f"{r['ratio_step_over_floor']['median']:.2f}): at {r['gflops_per_step']:.0f} GFLOP "
-            f"per step the model is small for this GPU, and `fit(x, x)` copies {copied_mb:.0f} MB "
+            f"per step the model is small for this GPU, and `fit(x, x)` copies {2 * _batch_mb(r):.0f} MB "
             "(input and target) from host memory every step.")
     # 2. float32 is not the same arithmetic on both backends.
     f32 = {lib: roof for (lib, dtype), roof in rooflines.items() if dtype == "float32"}
@@ -899,12 +900,11 @@ def _gpu_findings(section, rooflines):
     for run, r in rows:
         paired = r.get("self_target_over_tied_step_time")
         if paired is not None:
-            batch_mb = r["batch_size"] * int(r["arch"].split("-")[0]) * 4 / 1e6
             lines.append(
                 f"- `fit(x)` with the input as the target instead of `fit(x, x)`, {run['name']} "
                 f"batch {_cell(r)}: step time {_spread(paired)} of the `fit(x, x)` step "
                 f"(paired, same process): about {_ms(_copy_seconds(r))} ms per step go to the "
-                f"second {batch_mb:.0f} MB copy of the batch and its handling on the host.")
+                f"second {_batch_mb(r):.0f} MB copy of the batch and its handling on the host.")
     # 4. The hand-written loop (images already on the GPU) against Keras on the same library.
     for hrun, h in handwritten:
         keras_torch = next((r for run, r in defaults if run["name"] == "torch" and r["variant"] == "tied"
@@ -949,6 +949,12 @@ def _gpu_findings(section, rooflines):
     if noise:
         lines.append(f"- Process-to-process spread: {noise}; unpaired differences of that size are noise.")
     return lines
+
+
+def _batch_mb(r):
+    """Megabytes of one float32 input batch of a step record."""
+    input_dim, _ = parse_arch(r["arch"])
+    return r["batch_size"] * input_dim * 4 / 1e6
 
 
 def _copy_seconds(r):
@@ -1032,8 +1038,7 @@ RENDERERS = {
            else " fine-tuning")),
     "scale": scale_lines,
     "gpu": gpu_lines,
-    "gpu_pretrain": lambda section: pretrain_lines(
-        section, "GPU: greedy layer-wise pretraining"),
+    "gpu_pretrain": lambda section: pretrain_lines(section, TITLES["gpu_pretrain"]),
 }
 
 

@@ -354,7 +354,7 @@ def main(argv=None):
     except DatasetMissingError as exc:
         raise SystemExit(str(exc)) from None
 
-    if set(GPU_SECTIONS) & set(args.only or ()) and not report.describe_machine()["gpus"]:
+    if set(GPU_SECTIONS) & set(args.only or ()) and not report.nvidia_gpus():
         raise SystemExit("The gpu sections need an NVIDIA GPU and nvidia-smi finds none on this "
                          "machine; the stored GPU results are kept. Run them on a GPU machine.")
     mode = "quick" if args.quick else "full"

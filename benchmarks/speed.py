@@ -49,6 +49,16 @@ from tiedae.pretraining import ReconstructionModel  # noqa: E402
 OPTIMIZERS = {"tied": keras.optimizers.Adam, "untied": keras.optimizers.Adam,
               "tied-sgd": keras.optimizers.SGD, "tied-self-target": keras.optimizers.Adam}
 TIED = ("tied", "tied-sgd", "tied-self-target")
+# Ratios recorded on the tied row, paired within each repetition with another
+# variant's step time: {variant: (result key, ratio(tied step, its step))}.
+PAIRED_WITH_TIED = {
+    # < 1: the tied step is faster.
+    "untied": ("tied_over_untied_step_time", lambda tied, other: tied / other),
+    # < 1: copying each batch once instead of twice made the step faster.
+    "tied-self-target": ("self_target_over_tied_step_time", lambda tied, other: other / tied),
+    # Adam's share of the step: (Adam step - SGD step) / Adam step.
+    "tied-sgd": ("adam_share_of_step", lambda tied, other: 1 - other / tied),
+}
 
 
 def _targets(variant, x):
@@ -146,18 +156,11 @@ def measure(backend, arch_text, precision, variants, x_train, x_test, args):
                                                verbose=0)),
             params=int(models[v].count_params()),
         )
-        if v == "tied" and "untied" in variants:
-            # < 1 means the tied step is faster; paired within each repetition.
-            paired = [t / u for t, u in zip(steps["tied"], steps["untied"])]
-            result["tied_over_untied_step_time"] = summarize(paired)
-        if v == "tied" and "tied-self-target" in variants:
-            # < 1: copying each batch once instead of twice made the step faster.
-            paired = [s / t for t, s in zip(steps["tied"], steps["tied-self-target"])]
-            result["self_target_over_tied_step_time"] = summarize(paired)
-        if v == "tied" and "tied-sgd" in variants:
-            # Adam's share of the step: (Adam step - SGD step) / Adam step, paired.
-            paired = [1 - s / a for a, s in zip(steps["tied"], steps["tied-sgd"])]
-            result["adam_share_of_step"] = summarize(paired)
+        if v == "tied":
+            for other, (key, ratio) in PAIRED_WITH_TIED.items():
+                if other in variants:
+                    result[key] = summarize(
+                        [ratio(tied, o) for tied, o in zip(steps["tied"], steps[other])])
         results.append(result)
     keras.backend.clear_session()
     return results

@@ -28,9 +28,9 @@ from benchmarks.gemm_floor import (
     FLOOR_DTYPE,
     make_floor,
     parse_arch,
-    torch_device,
     step_record,
     time_floor_repetition,
+    torch_device,
     training_gemms,
 )
 
