@@ -36,6 +36,15 @@ def to_numpy(x):
     return keras.ops.convert_to_numpy(x)
 
 
+def np_soft_assignment(z, centres, alpha=1.0):
+    """DEC's q_ij = (1 + ||z_i - mu_j||^2 / alpha)^(-(alpha + 1) / 2), normalised over j (NumPy)."""
+    z = np.asarray(z, np.float64)
+    centres = np.asarray(centres, np.float64)
+    squared = ((z[:, None, :] - centres[None, :, :]) ** 2).sum(axis=-1)
+    kernel = (1.0 + squared / alpha) ** (-(alpha + 1.0) / 2.0)
+    return kernel / kernel.sum(axis=1, keepdims=True)
+
+
 @functools.lru_cache(maxsize=1)
 def digits_scaled():
     """scikit-learn's digits (1,797 x 64) scaled to [0, 1], with their labels."""

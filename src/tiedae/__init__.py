@@ -28,6 +28,7 @@ from tiedae.layers import (  # noqa: E402
     DenseLayerAutoencoder,
     DenseTranspose,
     MaskedLayerAutoencoder,
+    SoftClusterAssignment,
     SparseLayerAutoencoder,
     TiedDecoder,
     TiedEncoder,
@@ -38,11 +39,16 @@ from tiedae.pretraining import (  # noqa: E402
     StackedDenoisingAutoencoder,
     fit_with_unfreezing,
 )
-from tiedae.estimators import PretrainedMLPClassifier, TiedAutoencoderTransformer  # noqa: E402
+from tiedae.estimators import (  # noqa: E402
+    DeepEmbeddedClustering,
+    PretrainedMLPClassifier,
+    TiedAutoencoderTransformer,
+)
 
 __all__ = [
     "AdditiveGaussianNoise",
     "Conv2DLayerAutoencoder",
+    "DeepEmbeddedClustering",
     "DenseLayerAutoencoder",
     "DenseTranspose",
     "GeneSet",
@@ -54,6 +60,7 @@ __all__ = [
     "MaskingNoise",
     "PretrainedMLPClassifier",
     "SaltAndPepperNoise",
+    "SoftClusterAssignment",
     "SparseLayerAutoencoder",
     "StackedDenoisingAutoencoder",
     "TiedAutoencoderTransformer",

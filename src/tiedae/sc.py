@@ -29,7 +29,7 @@ from tiedae.genesets import gene_set_adjacency, read_gmt
 from tiedae.io.anndata import matrix_of
 from tiedae.layers.masked_autoencoder import MaskedLayerAutoencoder
 from tiedae.preprocessing import DEFAULT_TARGET_SUM, CountPreprocessing
-from tiedae.pretraining.stacked import RECONSTRUCTION_ACTIVATION, StackedDenoisingAutoencoder
+from tiedae.pretraining.stacked import StackedDenoisingAutoencoder
 
 SC_STATE_NAME = "tiedae_sc.json"
 
@@ -74,8 +74,8 @@ class GeneSetStackedAutoencoder(StackedDenoisingAutoencoder):
         return MaskedLayerAutoencoder(
             self.adjacency,
             activation=self._activations[0],
-            output_activation=RECONSTRUCTION_ACTIVATION[loss],
-            kernel_initializer=keras.initializers.GlorotUniform(seed=seed),
+            output_activation=self._reconstruction_activation(0, loss),
+            kernel_initializer=self._initializer(seed),
             name="dae_0",
         )
 

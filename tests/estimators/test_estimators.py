@@ -1,15 +1,27 @@
 """The scikit-learn estimators in use: pipelines, grid search, labels, unlabeled rows."""
 
+import functools
+import pickle
+
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from sklearn.base import clone
+from sklearn.datasets import make_blobs
+from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import adjusted_rand_score
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler
+from sklearn.utils import get_tags
 
 from tests.conftest import to_numpy
-from tiedae.estimators import PretrainedMLPClassifier, TiedAutoencoderTransformer
+from tiedae.estimators import (
+    DeepEmbeddedClustering,
+    PretrainedMLPClassifier,
+    TiedAutoencoderTransformer,
+)
 from tiedae.pretraining import StackedDenoisingAutoencoder, pretrained_layers
 
 TINY = dict(epochs=1, batch_size=64, random_state=0)
@@ -150,3 +162,306 @@ def test_classifier_refuses_bad_semi_supervised_settings(digits, kwargs, message
     x, y = digits[0][:40], digits[1][:40]
     with pytest.raises(ValueError, match=message):
         PretrainedMLPClassifier((4,), **TINY_CLF, **kwargs).fit(x, y)
+
+
+# ------------------------------------------------------------ DeepEmbeddedClustering
+
+DEC_TINY = dict(layer_sizes=(32, 8), epochs=5, finetune_epochs=5, batch_size=64, max_iter=200,
+                update_interval=20, random_state=0)
+
+
+def dec_blobs():
+    """Four well-separated blobs in 10-D, scaled to [0, 1] (the estimator's usual input)."""
+    x, y = make_blobs(240, n_features=10, centers=4, cluster_std=1.0, random_state=0)
+    return MinMaxScaler().fit_transform(x).astype(np.float32), y
+
+
+@functools.lru_cache(maxsize=1)
+def fitted_dec():
+    """One fit shared by the tests that only read it (each fit compiles several models)."""
+    x, y = dec_blobs()
+    return x, y, DeepEmbeddedClustering(4, **DEC_TINY).fit(x)
+
+
+def np_soft_assignment(z, centres, alpha=1.0):
+    squared = ((z[:, None, :].astype(np.float64) - centres[None].astype(np.float64)) ** 2).sum(-1)
+    kernel = (1.0 + squared / alpha) ** (-(alpha + 1.0) / 2.0)
+    return kernel / kernel.sum(axis=1, keepdims=True)
+
+
+def test_clusterer_recovers_blobs_and_is_reproducible():
+    x, y, dec = fitted_dec()
+    assert adjusted_rand_score(y, dec.labels_) >= 0.9
+    assert dec.labels_.shape == (240,) and dec.labels_.dtype == np.intp
+    assert dec.kmeans_labels_.shape == (240,)
+    assert dec.cluster_centers_.shape == (4, 8)
+    assert dec.n_features_in_ == 10
+    assert 0 < dec.n_iter_ <= 200
+    assert dec.history_[0]["loss"] is None and dec.history_[-1]["step"] == dec.n_iter_
+    assert dec.converged_ == (dec.history_[-1]["changed"] < dec.tol)
+    # Fine-tuning (unrolled by default) and DEC train copies: the stack keeps its
+    # greedily pretrained code.
+    assert len(dec.finetune_history_["loss"]) == 5
+    assert dec.sda_.finetune_history_ is None
+    assert to_numpy(dec.autoencoder_(x[:3])).shape == (3, 10)
+    assert not np.allclose(dec.transform(x), dec.sda_.transform(x))
+    # The same random_state gives the same fit, and fit_predict returns labels_.
+    again = clone(dec)
+    labels = again.fit_predict(x)
+    np.testing.assert_array_equal(labels, again.labels_)
+    np.testing.assert_array_equal(again.labels_, dec.labels_)
+    np.testing.assert_array_equal(again.kmeans_labels_, dec.kmeans_labels_)
+    np.testing.assert_array_equal(again.cluster_centers_, dec.cluster_centers_)
+    assert again.n_iter_ == dec.n_iter_
+
+
+def test_clusterer_predict_proba_transform():
+    x, _, dec = fitted_dec()
+    # labels_ come from the final weights, so predicting the training data gives them back.
+    predicted = dec.predict(x)
+    np.testing.assert_array_equal(predicted, dec.labels_)
+    assert predicted.dtype == np.intp
+    proba = dec.predict_proba(x)
+    assert proba.shape == (240, 4)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-9)
+    np.testing.assert_array_equal(proba.argmax(axis=1), predicted)
+    codes = dec.transform(x)
+    assert codes.shape == (240, 8) and codes.dtype == np.float32
+    # q is the Student's t assignment of the refined codes to the refined centres.
+    np.testing.assert_allclose(
+        proba, np_soft_assignment(codes, dec.cluster_centers_, dec.alpha), rtol=1e-4, atol=1e-6
+    )
+    np.testing.assert_allclose(dec.model_.predict(x, verbose=0), proba, rtol=1e-5, atol=1e-6)
+    # Predicting a slice of the rows gives the same labels as the whole.
+    np.testing.assert_array_equal(dec.predict(x[:37]), predicted[:37])
+
+
+def test_clusterer_pickle_round_trip():
+    x, _, dec = fitted_dec()
+    restored = pickle.loads(pickle.dumps(dec))
+    assert restored.get_params() == dec.get_params()
+    np.testing.assert_array_equal(restored.labels_, dec.labels_)
+    np.testing.assert_array_equal(restored.cluster_centers_, dec.cluster_centers_)
+    np.testing.assert_array_equal(restored.predict(x), dec.predict(x))
+    np.testing.assert_array_equal(restored.predict_proba(x), dec.predict_proba(x))
+    np.testing.assert_array_equal(restored.transform(x), dec.transform(x))
+
+
+def test_clusterer_sparse_input_same_as_dense():
+    x, _, dec = fitted_dec()
+    sparse = DeepEmbeddedClustering(4, **DEC_TINY).fit(sp.csr_matrix(x))
+    np.testing.assert_array_equal(sparse.labels_, dec.labels_)
+    np.testing.assert_allclose(sparse.cluster_centers_, dec.cluster_centers_, atol=1e-6)
+    np.testing.assert_array_equal(sparse.predict(sp.csr_matrix(x[:50])), dec.predict(x[:50]))
+
+
+def test_clusterer_without_refinement_keeps_kmeans_labels():
+    x, y = dec_blobs()
+    dec = DeepEmbeddedClustering(
+        4, **dict(DEC_TINY, epochs=2, finetune_epochs=2, unroll=False, max_iter=0)
+    ).fit(x)
+    assert dec.n_iter_ == 0 and not dec.converged_ and len(dec.history_) == 1
+    np.testing.assert_array_equal(dec.labels_, dec.kmeans_labels_)
+    np.testing.assert_array_equal(dec.predict(x), dec.kmeans_labels_)
+    # unroll=False fine-tunes the tied stack itself.
+    assert len(dec.sda_.finetune_history_["loss"]) == 2
+    assert dec.finetune_history_ == dec.sda_.finetune_history_
+    # No refinement: the encoder is the (fine-tuned) stack's, the centres are the
+    # k-means centres of its code.
+    codes = dec.sda_.transform(x)
+    np.testing.assert_allclose(dec.transform(x), codes, rtol=1e-5, atol=1e-6)
+    for k in range(4):
+        np.testing.assert_allclose(
+            dec.cluster_centers_[k], codes[dec.kmeans_labels_ == k].mean(axis=0), atol=1e-4
+        )
+
+
+@pytest.mark.parametrize("kwargs, n_samples, message", [
+    (dict(n_clusters=50), 10, "n_clusters=50"),
+    (dict(n_clusters=0), 10, "n_clusters"),
+    (dict(n_clusters=2.5), 10, "n_clusters"),
+    (dict(n_clusters=2, n_init=0), 10, "n_init"),
+    (dict(n_clusters=2, alpha=-1.0), 10, "alpha"),
+    (dict(n_clusters=2, cluster_learning_rate=0.0), 10, "cluster_learning_rate"),
+])
+def test_clusterer_refuses_bad_settings_before_training(kwargs, n_samples, message, monkeypatch):
+    def no_pretraining(*args, **kwargs):
+        raise AssertionError("pretraining started before the settings were checked")
+
+    monkeypatch.setattr(StackedDenoisingAutoencoder, "pretrain", no_pretraining)
+    x, _ = dec_blobs()
+    with pytest.raises(ValueError, match=message):
+        DeepEmbeddedClustering(**kwargs, **dict(DEC_TINY, epochs=1)).fit(x[:n_samples])
+
+
+def test_clusterer_predict_checks():
+    with pytest.raises(NotFittedError):
+        DeepEmbeddedClustering(3).predict(np.zeros((4, 10), np.float32))
+    with pytest.raises(NotFittedError):
+        DeepEmbeddedClustering(3).transform(np.zeros((4, 10), np.float32))
+    x, _, dec = fitted_dec()
+    with pytest.raises(ValueError, match="X has 7 features"):
+        dec.predict(x[:, :7])
+    with pytest.raises(ValueError, match="X has 7 features"):
+        dec.predict_proba(x[:, :7])
+    with pytest.raises(ValueError, match="X has 7 features"):
+        dec.transform(x[:, :7])
+    bad = x[:5].copy()
+    bad[2, 3] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        dec.predict(bad)
+
+
+def test_clusterer_stack_has_hidden_activation_and_linear_code():
+    x, _, dec = fitted_dec()
+    assert dec.sda_.get_config()["activation"] == ["relu", "linear"]
+    assert dec.sda_.layer_sizes == [32, 8]
+    assert (dec.transform(x) < 0).any()  # a linear code, not a relu one
+
+
+def test_clusterer_accepts_layer_sizes_as_an_array():
+    # As TiedAutoencoderTransformer does (e.g. widths from np.linspace in a grid search).
+    x, _ = dec_blobs()
+    dec = DeepEmbeddedClustering(
+        2, **dict(DEC_TINY, layer_sizes=np.array([6, 3]), epochs=1, finetune_epochs=0, max_iter=0)
+    ).fit(x[:64])
+    assert dec.sda_.get_config()["activation"] == ["relu", "linear"]
+    assert dec.transform(x[:5]).shape == (5, 3)
+
+
+def test_clusterer_is_also_a_transformer():
+    # It has `transform` (the refined code), so scikit-learn treats it as a transformer:
+    # its checks need the transformer tags (`estimator_checks_generator` refuses it
+    # otherwise), and the code is float32 whatever the input dtype.
+    tags = get_tags(DeepEmbeddedClustering())
+    assert tags.input_tags.sparse
+    assert tags.transformer_tags is not None
+    assert tags.transformer_tags.preserves_dtype == ["float32"]
+    assert callable(getattr(DeepEmbeddedClustering, "fit_transform", None))
+
+
+# ------------------------------------------- DeepEmbeddedClustering: unrolled fine-tuning
+
+DEC_SGD = {"class_name": "SGD", "config": {"momentum": 0.9}}
+DEC_INITIALIZER = {
+    "class_name": "VarianceScaling",
+    "config": {"scale": 1 / 3, "mode": "fan_in", "distribution": "uniform"},
+}
+
+
+def dense_layers(model):
+    import keras
+
+    return [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+
+
+def test_clusterer_unrolled_finetuning_trains_an_untied_copy_not_the_stack():
+    import keras
+
+    from tiedae.pretraining import ReconstructionModel
+
+    x, _, dec = fitted_dec()  # unroll=True by default
+    assert dec.unroll is True
+    sda = dec.sda_
+    # DEC's decoders on the stack: the input linearly ("auto" with mse), the hidden layer relu.
+    assert sda.reconstruction_activation == ["auto", "relu"]
+    assert sda.get_config()["reconstruction_activation"] == ["auto", "relu"]
+    assert sda.autoencoder_.decoder_activations == [
+        keras.activations.linear, keras.activations.relu
+    ]
+    # The fine-tuned model is the unrolled copy, not the stack's tied autoencoder.
+    assert dec.autoencoder_ is not sda.autoencoder_
+    assert isinstance(dec.autoencoder_, ReconstructionModel)
+    assert sda.finetune_history_ is None
+    assert not {id(v) for v in dec.autoencoder_.weights} & {id(v) for v in sda.autoencoder_.weights}
+    # Its default fine-tuning optimizer: `optimizer` at `learning_rate`, 5 epochs of 4 batches.
+    assert isinstance(dec.autoencoder_.optimizer, keras.optimizers.Adam)
+    assert float(to_numpy(dec.autoencoder_.optimizer.learning_rate)) == pytest.approx(1e-3)
+    assert int(to_numpy(dec.autoencoder_.optimizer.iterations)) == 5 * 4
+    # Untied and trained: the decoder kernels are no longer the encoder's transposes.
+    layers = dense_layers(dec.autoencoder_)
+    encoder, decoder = layers[:2], layers[2:]
+    assert [layer.units for layer in decoder] == [32, 10]
+    assert [layer.activation for layer in decoder] == [
+        keras.activations.relu, keras.activations.linear
+    ]
+    for layer, k in zip(decoder, (1, 0)):
+        assert not np.allclose(to_numpy(layer.kernel), to_numpy(encoder[k].kernel).T, atol=1e-4)
+    # The stack is exactly what greedy pretraining alone leaves (same random_state,
+    # no fine-tuning, no refinement): fine-tuning and DEC did not touch it.
+    greedy_only = DeepEmbeddedClustering(4, **dict(DEC_TINY, finetune_epochs=0, max_iter=0)).fit(x)
+    for a, b in zip(greedy_only.sda_.autoencoder_.weights, sda.autoencoder_.weights):
+        np.testing.assert_array_equal(to_numpy(a), to_numpy(b))
+
+
+def test_clusterer_finetune_optimizer_and_learning_rate_reach_the_unrolled_model():
+    import keras
+
+    x, _ = dec_blobs()
+    dec = DeepEmbeddedClustering(
+        4, **dict(DEC_TINY, epochs=1, finetune_epochs=2, max_iter=0),
+        finetune_optimizer=DEC_SGD, finetune_learning_rate=0.05,
+        kernel_initializer=DEC_INITIALIZER,
+    ).fit(x)
+    optimizer = dec.autoencoder_.optimizer
+    assert isinstance(optimizer, keras.optimizers.SGD)
+    assert optimizer.momentum == pytest.approx(0.9)
+    assert float(to_numpy(optimizer.learning_rate)) == pytest.approx(0.05)
+    assert int(to_numpy(optimizer.iterations)) == 2 * 4  # 240 rows in batches of 64
+    assert len(dec.finetune_history_["loss"]) == 2
+    assert np.isfinite(dec.finetune_history_["loss"]).all()
+    # Pretraining keeps `optimizer`; the initializer reaches the stack.
+    config = dec.sda_.get_config()
+    assert config["optimizer"] == "adam"
+    assert config["kernel_initializer"] == DEC_INITIALIZER
+    assert dec.get_params()["finetune_optimizer"] == DEC_SGD
+
+
+def test_clusterer_without_unroll_finetunes_the_tied_stack_with_the_finetune_optimizer(
+    monkeypatch,
+):
+    import keras
+
+    seen = []
+    original = StackedDenoisingAutoencoder.finetune
+
+    def finetune(self, *args, **kwargs):
+        seen.append(kwargs.get("optimizer"))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(StackedDenoisingAutoencoder, "finetune", finetune)
+    x, _ = dec_blobs()
+    dec = DeepEmbeddedClustering(
+        4, **dict(DEC_TINY, epochs=1, finetune_epochs=3, max_iter=0, unroll=False),
+        learning_rate=0.02, finetune_optimizer=DEC_SGD,
+    ).fit(x)
+    [optimizer] = seen
+    assert isinstance(optimizer, keras.optimizers.SGD)
+    assert optimizer.momentum == pytest.approx(0.9)
+    # finetune_learning_rate=None: the fine-tuning runs at `learning_rate`.
+    assert float(to_numpy(optimizer.learning_rate)) == pytest.approx(0.02)
+    assert int(to_numpy(optimizer.iterations)) == 3 * 4
+    assert dec.autoencoder_ is dec.sda_.autoencoder_
+    assert len(dec.sda_.finetune_history_["loss"]) == 3
+    assert dec.finetune_history_ == dec.sda_.finetune_history_
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(finetune_learning_rate=0.0), "finetune_learning_rate"),
+    (dict(finetune_learning_rate=-1e-3), "finetune_learning_rate"),
+    (dict(finetune_optimizer="nope"), "`optimizer`"),
+    (dict(finetune_optimizer={"class_name": "SGD", "config": {"bogus": 1}}), "`optimizer`"),
+    (dict(finetune_optimizer={"name": "sgd"}), "`optimizer`"),
+    (dict(optimizer={"class_name": "Nope"}), "`optimizer`"),
+    (dict(kernel_initializer="nope"), "`kernel_initializer`"),
+    (dict(kernel_initializer={"class_name": "VarianceScaling", "config": {"bogus": 1}}),
+     "`kernel_initializer`"),
+])
+def test_clusterer_refuses_bad_finetune_settings_before_training(kwargs, message, monkeypatch):
+    def no_pretraining(*args, **kwargs):
+        raise AssertionError("pretraining started before the settings were checked")
+
+    monkeypatch.setattr(StackedDenoisingAutoencoder, "pretrain", no_pretraining)
+    x, _ = dec_blobs()
+    with pytest.raises(ValueError, match=message):
+        DeepEmbeddedClustering(2, **dict(DEC_TINY, epochs=1), **kwargs).fit(x[:20])

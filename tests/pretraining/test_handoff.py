@@ -7,10 +7,12 @@ from sklearn.datasets import load_digits
 
 from tests.conftest import to_numpy
 from tiedae.pretraining import (
+    ReconstructionModel,
     StackedDenoisingAutoencoder,
     copy_encoder_layer,
     fit_with_unfreezing,
     pretrained_layers,
+    unroll,
 )
 
 
@@ -143,3 +145,132 @@ def test_handoff_needs_a_pretrained_stack_and_a_compiled_model(stack):
         stack.to_classifier(0)
     with pytest.raises(ValueError, match="Compile the model"):
         fit_with_unfreezing(stack.to_classifier(3, compile=False), np.zeros((4, 64)), np.zeros(4))
+
+
+# ------------------------------------------------------------------ unroll
+
+
+@pytest.fixture(scope="module")
+def relu_stack():
+    # DEC's kind of stack: relu hidden layer, linear code, MSE, a relu decoder for
+    # the code layer and a linear one for the input.
+    x = load_digits().data[:256].astype(np.float32) / 16.0
+    return StackedDenoisingAutoencoder(
+        [16, 8], activation=["relu", "linear"], loss="mse",
+        reconstruction_activation=["linear", "relu"], epochs=2, batch_size=64, seed=5,
+        verbose=0,
+    ).pretrain(x)
+
+
+def np_act(name):
+    return {"linear": lambda z: z, "relu": lambda z: np.maximum(z, 0.0),
+            "sigmoid": lambda z: 1.0 / (1.0 + np.exp(-z))}[name]
+
+
+def stack_arrays(sda):
+    ae = sda.autoencoder_
+    return [
+        tuple(to_numpy(v).astype(np.float64)
+              for v in (ae.kernels[k], ae.encoder_biases[k], ae.decoder_biases[k]))
+        for k in range(len(sda.layer_sizes))
+    ]
+
+
+def unrolled_dense(autoencoder, n):
+    """The unrolled model's Dense layers: `n` encoder layers, then `n` decoder layers."""
+    dense = [layer for layer in autoencoder.layers if isinstance(layer, keras.layers.Dense)]
+    assert len(dense) == 2 * n
+    return dense[:n], dense[n:]
+
+
+@pytest.mark.parametrize("which, activations, decoders", [
+    ("stack", ["sigmoid", "sigmoid"], ["sigmoid", "sigmoid"]),
+    ("relu_stack", ["relu", "linear"], ["linear", "relu"]),
+])
+def test_unrolled_autoencoder_computes_what_the_tied_stack_computes(
+    which, activations, decoders, request, digits
+):
+    sda = request.getfixturevalue(which)
+    x = digits[0][:100]
+    autoencoder, encoder = sda.unroll()
+    assert isinstance(autoencoder, ReconstructionModel)
+    assert isinstance(encoder, keras.Model)
+    np.testing.assert_allclose(to_numpy(autoencoder(x)), sda.reconstruct(x), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(to_numpy(encoder(x)), sda.transform(x), rtol=1e-5, atol=1e-5)
+    # The same in NumPy, from the stack's weights and its (reconstruction) activations.
+    arrays = stack_arrays(sda)
+    h = x.astype(np.float64)
+    for (kernel, bias, _), act in zip(arrays, activations):
+        h = np_act(act)(h @ kernel + bias)
+    np.testing.assert_allclose(to_numpy(encoder(x)), h, rtol=1e-5, atol=1e-5)
+    for (kernel, _, decoder_bias), act in reversed(list(zip(arrays, decoders))):
+        h = np_act(act)(h @ kernel.T + decoder_bias)
+    np.testing.assert_allclose(to_numpy(autoencoder(x)), h, rtol=1e-5, atol=1e-5)
+
+    # Encoder: copies of the stack's Dense layers; decoder: one Dense per layer, in
+    # reverse order, starting from the transposed kernel and the decoder bias.
+    n = len(sda.layer_sizes)
+    enc_layers, dec_layers = unrolled_dense(autoencoder, n)
+    assert [layer.units for layer in enc_layers] == [16, 8]
+    assert [layer.units for layer in dec_layers] == [16, 64]
+    for k, layer in enumerate(enc_layers):
+        np.testing.assert_array_equal(to_numpy(layer.kernel), to_numpy(sda.autoencoder_.kernels[k]))
+        np.testing.assert_array_equal(
+            to_numpy(layer.bias), to_numpy(sda.autoencoder_.encoder_biases[k])
+        )
+    for layer, k in zip(dec_layers, reversed(range(n))):
+        np.testing.assert_array_equal(
+            to_numpy(layer.kernel), to_numpy(sda.autoencoder_.kernels[k]).T
+        )
+        np.testing.assert_array_equal(
+            to_numpy(layer.bias), to_numpy(sda.autoencoder_.decoder_biases[k])
+        )
+        assert layer.activation is keras.activations.get(decoders[k])
+    # The encoder model shares the autoencoder's encoder layers.
+    assert {id(v) for v in encoder.weights} == {id(layer.kernel) for layer in enc_layers} | {
+        id(layer.bias) for layer in enc_layers
+    }
+    # The function form gives the same model.
+    same, _ = unroll(sda)
+    np.testing.assert_array_equal(to_numpy(same(x)), to_numpy(autoencoder(x)))
+
+
+def test_training_the_unrolled_autoencoder_unties_it_and_leaves_the_stack_alone(
+    relu_stack, digits
+):
+    sda, x = relu_stack, digits[0][:256]
+    before = [to_numpy(w) for w in sda.autoencoder_.weights]
+    codes, reconstruction = sda.transform(x), sda.reconstruct(x)
+    autoencoder, encoder = sda.unroll()
+    # Untied: 4 variables per layer (two kernels, two biases) against the stack's 3,
+    # none of them the stack's.
+    n = len(sda.layer_sizes)
+    assert len(sda.autoencoder_.weights) == 3 * n
+    assert len(autoencoder.trainable_weights) == 4 * n
+    assert not {id(v) for v in autoencoder.weights} & {id(v) for v in sda.autoencoder_.weights}
+
+    autoencoder.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
+    history = autoencoder.fit(x, epochs=2, batch_size=64, verbose=0)
+    assert len(history.history["loss"]) == 2
+    # The stack's own variables did not move.
+    for a, b in zip(before, sda.autoencoder_.weights):
+        np.testing.assert_array_equal(a, to_numpy(b))
+    np.testing.assert_array_equal(sda.transform(x), codes)
+    np.testing.assert_array_equal(sda.reconstruct(x), reconstruction)
+    # Encoder and decoder kernels were trained apart.
+    enc_layers, dec_layers = unrolled_dense(autoencoder, n)
+    for layer, k in zip(dec_layers, reversed(range(n))):
+        assert not np.allclose(to_numpy(layer.kernel), to_numpy(enc_layers[k].kernel).T, atol=1e-4)
+    # The encoder model follows the trained autoencoder, no longer the stack.
+    assert not np.allclose(to_numpy(encoder(x)), codes, atol=1e-4)
+    h = x
+    for layer in enc_layers:
+        h = layer(h)
+    np.testing.assert_allclose(to_numpy(encoder(x)), to_numpy(h), rtol=1e-5, atol=1e-5)
+
+
+def test_unroll_needs_a_pretrained_stack():
+    with pytest.raises(ValueError, match="call `pretrain"):
+        StackedDenoisingAutoencoder([4], verbose=0).unroll()
+    with pytest.raises(ValueError, match="call `pretrain"):
+        unroll(StackedDenoisingAutoencoder([4], verbose=0))

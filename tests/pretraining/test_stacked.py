@@ -410,3 +410,263 @@ def test_nan_in_the_input_is_counted_and_located(digits):
     x[9, 0] = np.inf
     with pytest.raises(ValueError, match=r"contains 2 NaN or infinite values \(first at row 7, column 3\)"):
         StackedDenoisingAutoencoder([4], epochs=1, verbose=0).pretrain(x)
+
+
+# ------------------------------------------- optimizer, decoder activation, initializer
+
+SGD_MOMENTUM = {"class_name": "SGD", "config": {"momentum": 0.9, "learning_rate": 0.5}}
+DEC_INITIALIZER = {
+    "class_name": "VarianceScaling",
+    "config": {"scale": 1 / 3, "mode": "fan_in", "distribution": "uniform"},
+}
+
+
+def lr_of(optimizer):
+    return float(to_numpy(optimizer.learning_rate))
+
+
+def test_optimizer_dict_configures_every_fresh_optimizer(digits, fits):
+    x = digits[0][:64]
+    sda = StackedDenoisingAutoencoder(
+        [8, 4], optimizer=SGD_MOMENTUM, learning_rate=0.05, epochs=1, finetune_epochs=1,
+        batch_size=64, seed=0, verbose=0,
+    ).pretrain(x)
+    # Two greedy layers and the fine-tuning: each gets its own SGD with momentum 0.9
+    # at `learning_rate` (which replaces the config's 0.5).
+    optimizers = [record["model"].optimizer for record in fits]
+    assert len(optimizers) == 3 and len({id(o) for o in optimizers}) == 3
+    for optimizer in optimizers:
+        assert isinstance(optimizer, keras.optimizers.SGD)
+        assert optimizer.momentum == pytest.approx(0.9)
+        assert lr_of(optimizer) == pytest.approx(0.05)
+        assert int(to_numpy(optimizer.iterations)) == 1
+    # The hand-off to a classifier uses the same description.
+    classifier = sda.to_classifier(3, learning_rate=0.02)
+    assert isinstance(classifier.optimizer, keras.optimizers.SGD)
+    assert classifier.optimizer.momentum == pytest.approx(0.9)
+    assert lr_of(classifier.optimizer) == pytest.approx(0.02)
+    assert lr_of(sda.to_classifier(3).optimizer) == pytest.approx(0.05)
+    # A name still works.
+    adam = StackedDenoisingAutoencoder([4], optimizer="adam", learning_rate=0.01, verbose=0)
+    adam.pretrain(x)
+    assert isinstance(fits[-1]["model"].optimizer, keras.optimizers.Adam)
+    assert lr_of(fits[-1]["model"].optimizer) == pytest.approx(0.01)
+
+
+def test_get_config_is_a_copy_and_round_trips_the_new_settings(digits, tmp_path):
+    x = digits[0][:64]
+    sda = StackedDenoisingAutoencoder(
+        [8, 4], activation="relu", loss="mse", reconstruction_activation=["linear", "relu"],
+        kernel_initializer=DEC_INITIALIZER, optimizer=SGD_MOMENTUM, learning_rate=0.01,
+        epochs=1, seed=0, verbose=0,
+    )
+    config = sda.get_config()
+    assert config["optimizer"] == SGD_MOMENTUM
+    assert config["kernel_initializer"] == DEC_INITIALIZER
+    assert config["reconstruction_activation"] == ["linear", "relu"]
+    # Mutating the returned config leaves the stack alone.
+    config["optimizer"]["config"]["momentum"] = 0.0
+    config["optimizer"]["class_name"] = "Adam"
+    config["kernel_initializer"]["config"]["scale"] = 100.0
+    config["reconstruction_activation"][1] = "tanh"
+    fresh = sda.get_config()
+    assert fresh["optimizer"] == {
+        "class_name": "SGD", "config": {"momentum": 0.9, "learning_rate": 0.5}
+    }
+    assert fresh["kernel_initializer"]["config"]["scale"] == pytest.approx(1 / 3)
+    assert fresh["reconstruction_activation"] == ["linear", "relu"]
+    assert sda.optimizer == SGD_MOMENTUM and sda.kernel_initializer == DEC_INITIALIZER
+
+    sda.pretrain(x)
+    assert sda.autoencoder_.decoder_activations == [
+        keras.activations.linear, keras.activations.relu
+    ]
+    path = tmp_path / "stack.keras"
+    sda.save(path)
+    for restored in (StackedDenoisingAutoencoder.load(path), pickle.loads(pickle.dumps(sda))):
+        assert restored.get_config() == sda.get_config()
+        assert restored.autoencoder_.decoder_activations == sda.autoencoder_.decoder_activations
+        np.testing.assert_array_equal(restored.reconstruct(x), sda.reconstruct(x))
+
+
+@pytest.mark.parametrize("optimizer", [
+    "nope",
+    {"class_name": "Nope"},
+    {"class_name": "SGD", "config": {"bogus": 1}},
+    {"class_name": "SGD", "config": [0.9]},
+    {"name": "sgd"},
+    {"class_name": "SGD", "config": {}, "extra": 1},
+    3,
+    None,
+])
+def test_bad_optimizer_descriptions_raise_at_construction(optimizer):
+    with pytest.raises(ValueError, match="`optimizer`"):
+        StackedDenoisingAutoencoder([4], optimizer=optimizer)
+
+
+def np_activation(name):
+    return {
+        "linear": lambda z: z,
+        "relu": lambda z: np.maximum(z, 0.0),
+        "sigmoid": sigmoid,
+        "tanh": np.tanh,
+    }[name]
+
+
+def test_reconstruction_activation_reaches_each_greedy_decoder_and_the_deep_autoencoder(
+    digits, fits
+):
+    x = digits[0][:100]
+    sda = StackedDenoisingAutoencoder(
+        [8, 4], activation=["relu", "linear"], loss="mse",
+        reconstruction_activation=["linear", "relu"], epochs=1, seed=0, verbose=0,
+    ).pretrain(x)
+    daes = [record["model"].get_layer(f"dae_{k}") for k, record in enumerate(fits)]
+    assert daes[0].output_activation is keras.activations.linear
+    assert daes[1].output_activation is keras.activations.relu
+    assert sda.autoencoder_.decoder_activations == [
+        keras.activations.linear, keras.activations.relu
+    ]
+    # The deep reconstruction, in NumPy: relu decoder for layer 1, linear for layer 0.
+    (w0, b0, c0), (w1, b1, c1) = (layer_weights(sda, k) for k in range(2))
+    code = np.maximum(x @ w0 + b0, 0) @ w1 + b1
+    expected = np.maximum(code @ w1.T + c1, 0) @ w0.T + c0
+    assert (code @ w1.T + c1 < 0).any()  # the relu does cut something
+    np.testing.assert_allclose(sda.reconstruct(x), expected, rtol=1e-5, atol=1e-5)
+
+    # One name for every layer; "auto" in a list follows each layer's loss.
+    tanh = StackedDenoisingAutoencoder(
+        [8, 4], loss="mse", reconstruction_activation="tanh", epochs=0, verbose=0
+    ).pretrain(x)
+    assert tanh.autoencoder_.decoder_activations == [keras.activations.tanh] * 2
+    mixed = StackedDenoisingAutoencoder(
+        [8, 4], activation="relu", reconstruction_activation=["auto", "relu"], epochs=1,
+        seed=0, verbose=0,
+    ).pretrain(x)
+    # Layer 0: pixels in [0, 1] -> BCE -> sigmoid; layer 1: relu codes -> MSE -> relu.
+    assert mixed.losses_ == ["binary_crossentropy", "mse"]
+    assert mixed.autoencoder_.decoder_activations == [
+        keras.activations.sigmoid, keras.activations.relu
+    ]
+    assert fits[-1]["model"].get_layer("dae_1").output_activation is keras.activations.relu
+
+
+def test_auto_reconstruction_activation_keeps_the_loss_default(digits):
+    x = digits[0][:100]
+    config = dict(layer_sizes=[8, 4], activation="tanh", epochs=1, seed=0, verbose=0)
+    auto = StackedDenoisingAutoencoder(**config).pretrain(x)
+    explicit = StackedDenoisingAutoencoder(
+        **config, reconstruction_activation=["sigmoid", "linear"]
+    ).pretrain(x)
+    assert auto.losses_ == explicit.losses_ == ["binary_crossentropy", "mse"]
+    assert auto.autoencoder_.decoder_activations == explicit.autoencoder_.decoder_activations == [
+        keras.activations.sigmoid, keras.activations.linear
+    ]
+    np.testing.assert_allclose(auto.reconstruct(x), explicit.reconstruct(x), atol=1e-6)
+
+
+def test_bce_needs_a_sigmoid_reconstruction(digits):
+    x = digits[0][:64]
+    # An explicit BCE loss: refused at construction.
+    for loss in ("binary_crossentropy", "bce"):
+        with pytest.raises(ValueError, match="Layer 0 uses binary cross-entropy.*'relu'"):
+            StackedDenoisingAutoencoder([4], loss=loss, reconstruction_activation="relu")
+    with pytest.raises(ValueError, match="Layer 1 uses binary cross-entropy.*'linear'"):
+        StackedDenoisingAutoencoder(
+            [4, 2], loss=["mse", "binary_crossentropy"], reconstruction_activation="linear"
+        )
+    # "sigmoid" (or "auto") is fine with BCE.
+    StackedDenoisingAutoencoder([4], loss="bce", reconstruction_activation="sigmoid")
+    StackedDenoisingAutoencoder(
+        [4], loss="bce", reconstruction_activation=keras.activations.sigmoid
+    )
+    # loss="auto" resolves to BCE on [0, 1] inputs only at pretraining.
+    sda = StackedDenoisingAutoencoder([4], reconstruction_activation="relu", epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="Layer 0 uses binary cross-entropy.*'relu'"):
+        sda.pretrain(x)
+    # On inputs outside [0, 1], "auto" means MSE, and a relu decoder is allowed.
+    standardized = (x - x.mean(0)) / (x.std(0) + 1e-3)
+    sda.pretrain(standardized)
+    assert sda.losses_ == ["mse"]
+    assert sda.autoencoder_.decoder_activations == [keras.activations.relu]
+
+
+@pytest.mark.parametrize("value, message", [
+    ("nope", "`reconstruction_activation` 'nope' is not a Keras activation"),
+    (["relu", "nope"], "`reconstruction_activation` 'nope' is not a Keras activation"),
+    (["relu"], "`reconstruction_activation` has 1 entries"),
+    (3, "`reconstruction_activation`"),
+])
+def test_bad_reconstruction_activations_raise_at_construction(value, message):
+    with pytest.raises(ValueError, match=message):
+        StackedDenoisingAutoencoder([4, 2], loss="mse", reconstruction_activation=value)
+
+
+def test_kernel_initializer_dict_is_seeded_per_layer(digits):
+    x = digits[0][:64]
+    sda = StackedDenoisingAutoencoder(
+        [16, 8], kernel_initializer=DEC_INITIALIZER, epochs=0, seed=7, verbose=0
+    ).pretrain(x)
+    again = StackedDenoisingAutoencoder(
+        [16, 8], kernel_initializer=DEC_INITIALIZER, epochs=0, seed=7, verbose=0
+    ).pretrain(x)
+    glorot = StackedDenoisingAutoencoder([16, 8], epochs=0, seed=7, verbose=0).pretrain(x)
+    for k, fan_in in enumerate((64, 16)):
+        kernel = to_numpy(sda.autoencoder_.kernels[k])
+        # VarianceScaling(1/3, fan_in, uniform): U(-limit, limit), limit = sqrt(1 / fan_in).
+        limit = np.sqrt(1.0 / fan_in)
+        assert np.abs(kernel).max() <= limit + 1e-7
+        assert np.abs(kernel).max() > 0.9 * limit
+        assert abs(kernel.mean()) < 0.1 * limit
+        # Glorot's limit sqrt(6 / (fan_in + fan_out)) is about twice as wide here.
+        glorot_kernel = to_numpy(glorot.autoencoder_.kernels[k])
+        assert np.abs(glorot_kernel).max() > 1.5 * limit
+        # Seeded: the same seed gives the same kernels; each layer has its own seed.
+        np.testing.assert_array_equal(kernel, to_numpy(again.autoencoder_.kernels[k]))
+        expected = sda._initializer(sda.seed_ + k)((fan_in, sda.layer_sizes[k]))
+        np.testing.assert_array_equal(kernel, to_numpy(expected))
+    other = StackedDenoisingAutoencoder(
+        [16, 8], kernel_initializer=DEC_INITIALIZER, epochs=0, seed=8, verbose=0
+    ).pretrain(x)
+    assert not np.array_equal(
+        to_numpy(other.autoencoder_.kernels[0]), to_numpy(sda.autoencoder_.kernels[0])
+    )
+    # A name works too: RandomNormal's default standard deviation is 0.05.
+    normal = StackedDenoisingAutoencoder(
+        [16], kernel_initializer="random_normal", epochs=0, seed=7, verbose=0
+    ).pretrain(x)
+    assert 0.04 < to_numpy(normal.autoencoder_.kernels[0]).std() < 0.06
+
+
+@pytest.mark.parametrize("initializer", [
+    "nope",
+    {"class_name": "Nope"},
+    {"class_name": "VarianceScaling", "config": {"bogus": 1}},
+    {"class_name": "VarianceScaling", "config": [1]},
+    {"config": {"scale": 0.3}},
+    {"class_name": "GlorotUniform", "extra": 1},
+    3,
+    None,
+])
+def test_bad_kernel_initializers_raise_at_construction(initializer):
+    with pytest.raises(ValueError, match="`kernel_initializer`"):
+        StackedDenoisingAutoencoder([4], kernel_initializer=initializer)
+
+
+def test_finetune_uses_the_given_optimizer_instance(digits):
+    x = digits[0][:128]
+    sda = StackedDenoisingAutoencoder([8, 4], epochs=1, batch_size=64, seed=0, verbose=0)
+    sda.pretrain(x)
+    before = [to_numpy(w) for w in sda.autoencoder_.weights]
+    # Learning rate 0: two epochs of two steps each, and not one weight moves.
+    still = keras.optimizers.SGD(learning_rate=0.0)
+    sda.finetune(x, epochs=2, optimizer=still)
+    assert int(to_numpy(still.iterations)) == 4
+    assert len(sda.finetune_history_["loss"]) == 2
+    for a, b in zip(before, sda.autoencoder_.weights):
+        np.testing.assert_array_equal(a, to_numpy(b))
+    # A real optimizer trains them.
+    moving = keras.optimizers.Adam(learning_rate=0.01)
+    sda.finetune(x, epochs=1, optimizer=moving)
+    assert int(to_numpy(moving.iterations)) == 2
+    assert not np.array_equal(before[0], to_numpy(sda.autoencoder_.weights[0]))

@@ -2,6 +2,11 @@
 
 from tiedae.pretraining.checkpoint import PretrainingCheckpoint
 from tiedae.pretraining.convolutional import pretrain_conv_stack
+from tiedae.pretraining.deep_clustering import (
+    ClusterRefinement,
+    refine_clusters,
+    target_distribution,
+)
 from tiedae.pretraining.handoff import (
     copy_encoder_layer,
     fit_with_unfreezing,
@@ -9,6 +14,7 @@ from tiedae.pretraining.handoff import (
     set_pretrained_trainable,
     to_classifier,
     to_model,
+    unroll,
 )
 from tiedae.pretraining.layerwise_autoencoder import LayerwiseTiedAutoencoder
 from tiedae.pretraining.reconstruction_model import ReconstructionModel
@@ -20,6 +26,7 @@ from tiedae.pretraining.semi_supervised import (
 from tiedae.pretraining.stacked import StackedDenoisingAutoencoder
 
 __all__ = [
+    "ClusterRefinement",
     "LayerwiseTiedAutoencoder",
     "PretrainingCheckpoint",
     "ReconstructionModel",
@@ -30,8 +37,11 @@ __all__ = [
     "fit_with_unfreezing",
     "masked_sparse_categorical_crossentropy",
     "pretrained_layers",
+    "refine_clusters",
     "set_pretrained_trainable",
+    "target_distribution",
     "to_classifier",
     "to_model",
     "to_semi_supervised",
+    "unroll",
 ]

@@ -28,6 +28,7 @@ import keras
 import numpy as np
 
 from tiedae._validation import check_positive_int
+from tiedae.pretraining.optimizers import make_optimizer
 
 PRETRAINED_PREFIX = "pretrained_dense_"
 
@@ -115,6 +116,44 @@ def to_model(sda, head, freeze=False, pretrained=True, dropout=0.0, name=None):
     return keras.Model(inputs, h, name=name or ("pretrained_model" if pretrained else "random_init_model"))
 
 
+def unroll(sda, name="unrolled_autoencoder"):
+    """The stack as an untied deep autoencoder (Hinton and Salakhutdinov, 2006).
+
+    The encoder is the pretrained `Dense` stack (copies of its weights); the
+    decoder is one new `Dense` layer per stacked layer, in reverse order,
+    initialised with the transposed kernel and the decoder bias of that
+    layer and using its reconstruction activation. Before any training the
+    model computes what the tied stack computes; trained end to end, encoder
+    and decoder kernels move apart (the stack itself is left unchanged).
+
+    Args:
+        sda: A pretrained `StackedDenoisingAutoencoder`.
+        name: Name of the returned autoencoder.
+
+    Returns:
+        `(autoencoder, encoder)`: uncompiled `ReconstructionModel` (input ->
+        reconstruction; `fit(x)` uses the input as its target) and the
+        `keras.Model` input -> code that shares its encoder layers.
+    """
+    from tiedae.pretraining.reconstruction_model import ReconstructionModel
+
+    sda._check_fitted("unroll")
+    inputs = keras.Input(shape=(sda.input_dim_,), name="input")
+    code, _ = build_hidden_stack(sda, inputs)
+    h = code
+    for k in reversed(range(len(sda.layer_sizes))):
+        kernel = keras.ops.convert_to_numpy(sda.autoencoder_.kernels[k])
+        bias = keras.ops.convert_to_numpy(sda.autoencoder_.decoder_biases[k])
+        dense = keras.layers.Dense(
+            kernel.shape[0], activation=sda._reconstruction_activation(k, sda.losses_[k]),
+            name=f"decoder_{k}",
+        )
+        h = dense(h)
+        dense.set_weights([kernel.T, bias])
+    encoder = keras.Model(inputs, code, name="encoder")
+    return ReconstructionModel(inputs, h, name=name), encoder
+
+
 def to_classifier(
     sda, n_classes, freeze=False, pretrained=True, dropout=0.0, compile=True, learning_rate=None,
 ):
@@ -139,9 +178,7 @@ def to_classifier(
     )
     if compile:
         lr = sda.learning_rate if learning_rate is None else learning_rate
-        optimizer = keras.optimizers.get(
-            {"class_name": sda.optimizer, "config": {"learning_rate": float(lr)}}
-        )
+        optimizer = make_optimizer(sda.optimizer, lr)
         model.compile(
             optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"]
         )

@@ -1,4 +1,4 @@
-"""Greedy layer-wise pretraining of a stack of tied denoising autoencoders.
+r"""Greedy layer-wise pretraining of a stack of tied denoising autoencoders.
 
 The recipe of Vincent et al. (2010, JMLR 11:3371, §3-4) and Bengio et al.
 (2007): hidden layer `k` is trained as a one-hidden-layer denoising
@@ -15,6 +15,7 @@ The corruption layer draws new noise at every step. The clean codes of each
 layer are computed once, in batches, before that layer trains.
 """
 
+import copy
 import functools
 import json
 import numbers
@@ -50,6 +51,13 @@ from tiedae.pretraining.data import (
 )
 from tiedae.pretraining.interrupt import StopOnDivergence
 from tiedae.pretraining.layerwise_autoencoder import LayerwiseTiedAutoencoder
+from tiedae.pretraining.optimizers import (
+    INITIALIZER_EXAMPLE,
+    check_optimizer,
+    check_spec,
+    make_initializer,
+    make_optimizer,
+)
 from tiedae.pretraining.reconstruction_model import ReconstructionModel
 from tiedae.pretraining.streaming import RowBatches, is_streamed, map_rows
 
@@ -75,6 +83,16 @@ def _per_layer(value, n, name):
             )
         return list(value)
     return [value] * n
+
+
+def _check_activation(act, name):
+    try:
+        keras.activations.get(act)
+    except (ValueError, TypeError):
+        raise ValueError(
+            f"`{name}` {act!r} is not a Keras activation; use e.g. 'sigmoid', 'relu' or "
+            "'tanh'."
+        ) from None
 
 
 def _check_epochs(value, name):
@@ -142,8 +160,21 @@ class StackedDenoisingAutoencoder:
             "auto", a layer whose input lies in [0, 1] uses binary cross-entropy
             and a sigmoid reconstruction, any other layer mean squared error and
             a linear reconstruction (Vincent et al. 2010, §4.2).
-        optimizer: Name of a Keras optimizer; every layer and the fine-tuning
-            get a fresh one.
+        reconstruction_activation: "auto", a Keras activation or one per
+            layer: the activation of layer `k`'s decoder, in its greedy
+            autoencoder and in the deep autoencoder. "auto" follows the loss
+            (sigmoid for binary cross-entropy, linear for mean squared error),
+            so a relu stack with "mse" gets a linear decoder throughout; DEC's
+            recipe instead reconstructs every hidden layer with relu
+            (`["linear", "relu", "relu", ...]`). Binary cross-entropy needs
+            "sigmoid" (or "auto").
+        kernel_initializer: Name of a Keras initializer, or a dict with its
+            arguments, e.g. DEC-keras's `{"class_name": "VarianceScaling",
+            "config": {"scale": 1/3, "mode": "fan_in", "distribution":
+            "uniform"}}`; seeded per layer from `seed`.
+        optimizer: Name of a Keras optimizer, or a dict with its other
+            arguments, e.g. `{"class_name": "SGD", "config": {"momentum": 0.9}}`;
+            every layer and the fine-tuning get a fresh one.
         learning_rate: Positive float.
         epochs: Training epochs per layer; one integer or one per layer.
         batch_size: Positive integer, for training and for computing codes.
@@ -202,6 +233,8 @@ class StackedDenoisingAutoencoder:
         corruption="masking",
         corruption_level=0.2,
         loss="auto",
+        reconstruction_activation="auto",
+        kernel_initializer="glorot_uniform",
         optimizer="adam",
         learning_rate=1e-3,
         epochs=10,
@@ -214,13 +247,19 @@ class StackedDenoisingAutoencoder:
     ):
         self.layer_sizes = check_layer_sizes(layer_sizes)
         n = len(self.layer_sizes)
-        self.activation = activation
-        self.corruption = corruption
-        self.corruption_level = corruption_level
-        self.loss = loss
-        self.optimizer = optimizer
+        # Copies of list and dict arguments: editing the caller's object later
+        # must not change what get_config() reports about this stack.
+        self.activation = copy.deepcopy(activation)
+        self.corruption = copy.deepcopy(corruption)
+        self.corruption_level = copy.deepcopy(corruption_level)
+        self.loss = copy.deepcopy(loss)
+        self.reconstruction_activation = copy.deepcopy(reconstruction_activation)
+        self.kernel_initializer = check_spec(
+            kernel_initializer, "kernel_initializer", INITIALIZER_EXAMPLE
+        )
+        self.optimizer = check_optimizer(optimizer)
         self.learning_rate = learning_rate
-        self.epochs = epochs
+        self.epochs = copy.deepcopy(epochs)
         self.batch_size = batch_size
         self.finetune_epochs = finetune_epochs
         self.finetune_denoising = finetune_denoising
@@ -229,13 +268,7 @@ class StackedDenoisingAutoencoder:
 
         self._activations = _per_layer(activation, n, "activation")
         for act in self._activations:
-            try:
-                keras.activations.get(act)
-            except (ValueError, TypeError):
-                raise ValueError(
-                    f"`activation` {act!r} is not a Keras activation; use e.g. 'sigmoid', "
-                    "'relu' or 'tanh'."
-                ) from None
+            _check_activation(act, "activation")
         self._corruptions = []
         for k, kind in enumerate(_per_layer(corruption, n, "corruption")):
             kind = "none" if kind is None else kind
@@ -260,17 +293,22 @@ class StackedDenoisingAutoencoder:
                     "'binary_crossentropy' or 'mse'."
                 )
             self._losses.append(LOSS_ALIASES[item])
+        self._reconstruction_activations = []
+        for k, act in enumerate(
+            _per_layer(reconstruction_activation, n, "reconstruction_activation")
+        ):
+            if act != "auto":
+                _check_activation(act, "reconstruction_activation")
+            self._reconstruction_activations.append(act)
+            if self._losses[k] == "binary_crossentropy":
+                self._reconstruction_activation(k, "binary_crossentropy")  # fail now
         self._epochs = [
             _check_epochs(e, f"epochs (layer {k})")
             for k, e in enumerate(_per_layer(epochs, n, "epochs"))
         ]
         check_positive(learning_rate, "learning_rate")
-        if not isinstance(optimizer, str):
-            raise ValueError(
-                f"`optimizer` must be the name of a Keras optimizer, e.g. 'adam'; received "
-                f"{optimizer!r}."
-            )
-        self._make_optimizer()  # fail now on an unknown name
+        self._make_optimizer()  # fail now on an unknown name or config
+        self._initializer(0)  # likewise
         check_positive_int(batch_size, "batch_size")
         _check_epochs(finetune_epochs, "finetune_epochs")
         if not isinstance(finetune_denoising, (bool, np.bool_)):
@@ -291,7 +329,9 @@ class StackedDenoisingAutoencoder:
             "corruption": _jsonable(self.corruption),
             "corruption_level": _jsonable(self.corruption_level),
             "loss": _jsonable(self.loss),
-            "optimizer": self.optimizer,
+            "reconstruction_activation": _jsonable(self.reconstruction_activation),
+            "kernel_initializer": copy.deepcopy(self.kernel_initializer),
+            "optimizer": check_optimizer(self.optimizer),  # a copy
             "learning_rate": float(self.learning_rate),
             "epochs": _jsonable(self.epochs),
             "batch_size": int(self.batch_size),
@@ -321,15 +361,7 @@ class StackedDenoisingAutoencoder:
     # ----------------------------------------------------------------- helpers
 
     def _make_optimizer(self):
-        try:
-            return keras.optimizers.get(
-                {"class_name": self.optimizer, "config": {"learning_rate": float(self.learning_rate)}}
-            )
-        except (ValueError, TypeError):
-            raise ValueError(
-                f"`optimizer` {self.optimizer!r} is not a Keras optimizer; use e.g. 'adam', "
-                "'sgd' or 'rmsprop'."
-            ) from None
+        return make_optimizer(self.optimizer, self.learning_rate)
 
     def _log(self, message):
         if self.verbose:
@@ -416,12 +448,29 @@ class StackedDenoisingAutoencoder:
 
     # ------------------------------------------------------------ greedy phase
 
+    def _reconstruction_activation(self, k, loss):
+        """Layer k's decoder activation for its resolved `loss`."""
+        act = self._reconstruction_activations[k]
+        if act == "auto":
+            return RECONSTRUCTION_ACTIVATION[loss]
+        if loss == "binary_crossentropy" and keras.activations.get(act) is not keras.activations.sigmoid:
+            raise ValueError(
+                f"Layer {k} uses binary cross-entropy, which needs a sigmoid reconstruction, "
+                f"but reconstruction_activation is {act!r}; use 'sigmoid' or 'auto', or "
+                "loss='mse'."
+            )
+        return act
+
+    def _initializer(self, seed):
+        """A fresh kernel initializer of the configured kind, seeded with `seed`."""
+        return make_initializer(self.kernel_initializer, seed)
+
     def _layer_autoencoder(self, k, loss, seed):
         return DenseLayerAutoencoder(
             [self.layer_sizes[k]],
             activation=self._activations[k],
-            output_activation=RECONSTRUCTION_ACTIVATION[loss],
-            kernel_initializer=keras.initializers.GlorotUniform(seed=seed),
+            output_activation=self._reconstruction_activation(k, loss),
+            kernel_initializer=self._initializer(seed),
             name=f"dae_{k}",
         )
 
@@ -556,7 +605,9 @@ class StackedDenoisingAutoencoder:
         autoencoder = LayerwiseTiedAutoencoder(
             self.layer_sizes,
             activations=self._activations,
-            decoder_activations=[RECONSTRUCTION_ACTIVATION[loss] for loss in self.losses_],
+            decoder_activations=[
+                self._reconstruction_activation(k, loss) for k, loss in enumerate(self.losses_)
+            ],
             name="stacked_autoencoder",
         )
         autoencoder.build((None, self.input_dim_))
@@ -581,7 +632,7 @@ class StackedDenoisingAutoencoder:
     # -------------------------------------------------------------- fine-tuning
 
     @_under_data_parallel
-    def finetune(self, x, validation_data=None, epochs=None, callbacks=None):
+    def finetune(self, x, validation_data=None, epochs=None, callbacks=None, optimizer=None):
         """Train the deep tied autoencoder end to end as a denoising autoencoder.
 
         The input is corrupted with layer 0's corruption (unless the stack was
@@ -593,6 +644,8 @@ class StackedDenoisingAutoencoder:
             x: 2-D array with `input_dim_` features.
             validation_data: Optional `x_val` (or a tuple starting with it).
             epochs: Number of epochs; defaults to `finetune_epochs`.
+            optimizer: Optional Keras optimizer instance; default a fresh one
+                as described by `optimizer` and `learning_rate`.
             callbacks: Optional list of Keras callbacks.
 
         Returns:
@@ -612,7 +665,7 @@ class StackedDenoisingAutoencoder:
         )
         corrupted = inputs if corruption is None else corruption(inputs)
         model = ReconstructionModel(inputs, self.autoencoder_(corrupted), name="finetune_autoencoder")
-        model.compile(optimizer=self._make_optimizer(), loss=self.losses_[0])
+        model.compile(optimizer=optimizer or self._make_optimizer(), loss=self.losses_[0])
         self._log(f"Fine-tuning the {n}-layer tied autoencoder for {epochs} epochs")
         history = self._fit(model, x, x_val, epochs, [StopOnDivergence(), *(callbacks or [])])
         self.finetune_history_ = _history_dict(history)
@@ -658,6 +711,15 @@ class StackedDenoisingAutoencoder:
         from tiedae.pretraining.handoff import to_model
 
         return to_model(self, head, freeze=freeze, pretrained=pretrained, dropout=dropout, name=name)
+
+    def unroll(self, name="unrolled_autoencoder"):
+        """The stack as an untied deep autoencoder `(autoencoder, encoder)`.
+
+        See `tiedae.pretraining.handoff.unroll`.
+        """
+        from tiedae.pretraining.handoff import unroll
+
+        return unroll(self, name=name)
 
     def to_classifier(
         self, n_classes, freeze=False, pretrained=True, dropout=0.0, compile=True,

@@ -1,0 +1,263 @@
+"""A scikit-learn clusterer: Deep Embedded Clustering on a stacked tied denoising autoencoder."""
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    ClusterMixin,
+    TransformerMixin,
+)
+from sklearn.cluster import KMeans
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from tiedae._validation import check_layer_sizes, check_positive, check_positive_int
+from tiedae.estimators._base import as_float32, derive_seed, sda_params
+from tiedae.pretraining.data import SparseBatches, densify_if_small, map_in_batches
+from tiedae.pretraining.deep_clustering import check_refinement_params, refine_clusters
+from tiedae.pretraining.interrupt import StopOnDivergence
+from tiedae.pretraining.optimizers import make_optimizer
+from tiedae.pretraining.stacked import StackedDenoisingAutoencoder
+
+
+class DeepEmbeddedClustering(
+    ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, BaseEstimator
+):
+    """Clusters in the code of a stacked tied denoising autoencoder, refined by DEC.
+
+    `fit` follows Deep Embedded Clustering (Xie, Girshick and Farhadi, 2016):
+    (1) greedy layer-wise pretraining of a `StackedDenoisingAutoencoder`
+    (every hidden layer reconstructed through `activation`, the input
+    linearly), then end-to-end fine-tuning of the deep autoencoder, unrolled
+    into untied encoder and decoder, on the clean input;
+    (2) k-means in its code space; (3) DEC's self-training of the encoder and
+    the centres (`tiedae.pretraining.refine_clusters`). With `max_iter=0`,
+    step 3 is skipped: the result is k-means on the autoencoder's code.
+
+    Args:
+        n_clusters: Number of clusters.
+        layer_sizes: Encoder widths; the last is the code width. Default: DEC's
+            500-500-2000-10.
+        activation: Activation of the hidden layers.
+        code_activation: Activation of the code layer (DEC: linear).
+        corruption: Pretraining corruption kind ("masking", "salt_and_pepper",
+            "gaussian" or "none").
+        corruption_level: Corrupted fraction, or Gaussian standard deviation.
+        loss: Reconstruction loss: "mse" (DEC's), "binary_crossentropy" or "auto".
+        kernel_initializer: Keras initializer name or `{"class_name", "config"}`
+            dict for the stack's kernels (DEC-keras: VarianceScaling with
+            scale 1/3, fan_in, uniform).
+        optimizer: Keras optimizer name (or `{"class_name", "config"}` dict)
+            for pretraining and fine-tuning.
+        learning_rate: Their learning rate.
+        epochs: Greedy epochs per layer (or one per layer).
+        finetune_epochs: Epochs of end-to-end fine-tuning on the clean input.
+        finetune_optimizer: Optimizer of the fine-tuning when it differs from
+            `optimizer` (e.g. DEC-keras's `{"class_name": "SGD", "config":
+            {"momentum": 0.9}}`).
+        finetune_learning_rate: Its learning rate; default `learning_rate`.
+        unroll: If `True` (default), fine-tune an untied copy of the stack
+            (`StackedDenoisingAutoencoder.unroll`, as Hinton and Salakhutdinov
+            fine-tune their pretrained stack), else the tied stack itself.
+        batch_size: Batch size of every phase.
+        n_init: k-means initialisations (the best inertia wins).
+        alpha: Degrees of freedom of the Student's t kernel.
+        max_iter: Maximum DEC training steps; 0 keeps the k-means clusters.
+        update_interval: DEC steps between updates of the target distribution.
+        tol: DEC stops when fewer than this fraction of the samples change
+            cluster between two updates.
+        cluster_learning_rate: Learning rate of DEC's SGD (momentum 0.9).
+        random_state: None, an int or a `numpy.random.RandomState`; an int makes
+            `fit` reproducible.
+        verbose: 0, 1 or 2 (Keras progress output and DEC's progress lines).
+
+    Attributes:
+        labels_: Cluster of every training sample.
+        cluster_centers_: Centres in the code space, `(n_clusters, code_dim)`.
+        kmeans_labels_: The k-means clusters before DEC's refinement.
+        sda_: The greedily pretrained `StackedDenoisingAutoencoder` (also
+            fine-tuned when `unroll=False`; DEC trains a copy of its encoder).
+        autoencoder_: The fine-tuned deep autoencoder (`keras.Model`).
+        finetune_history_: Its per-epoch losses (`{"loss": [...]}`), or `None`.
+        encoder_: `keras.Model` from input to code, refined by DEC.
+        model_: `keras.Model` from input to soft assignments (`encoder_`
+            followed by a `SoftClusterAssignment` layer).
+        n_iter_: DEC training steps taken.
+        converged_: Whether DEC stopped by `tol` rather than `max_iter`.
+        history_: DEC's updates (`step`, `changed`, `loss`); see
+            `tiedae.pretraining.refine_clusters`.
+        n_features_in_: Number of input features.
+
+    Example:
+
+    >>> dec = DeepEmbeddedClustering(n_clusters=10, random_state=0)
+    >>> labels = dec.fit_predict(x)           # x: (n_samples, n_features) in [0, 1]
+    >>> q = dec.predict_proba(x_new)          # soft assignments, rows sum to 1
+    >>> codes = dec.transform(x_new)          # the 10-d embedding
+    """
+
+    def __init__(
+        self,
+        n_clusters=8,
+        layer_sizes=(500, 500, 2000, 10),
+        activation="relu",
+        code_activation="linear",
+        corruption="masking",
+        corruption_level=0.2,
+        loss="mse",
+        kernel_initializer="glorot_uniform",
+        optimizer="adam",
+        learning_rate=1e-3,
+        epochs=10,
+        finetune_epochs=10,
+        finetune_optimizer=None,
+        finetune_learning_rate=None,
+        unroll=True,
+        batch_size=256,
+        n_init=20,
+        alpha=1.0,
+        max_iter=20000,
+        update_interval=140,
+        tol=1e-3,
+        cluster_learning_rate=0.01,
+        random_state=None,
+        verbose=0,
+    ):
+        self.n_clusters = n_clusters
+        self.layer_sizes = layer_sizes
+        self.activation = activation
+        self.code_activation = code_activation
+        self.corruption = corruption
+        self.corruption_level = corruption_level
+        self.loss = loss
+        self.kernel_initializer = kernel_initializer
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.epochs = epochs
+        self.finetune_epochs = finetune_epochs
+        self.finetune_optimizer = finetune_optimizer
+        self.finetune_learning_rate = finetune_learning_rate
+        self.unroll = unroll
+        self.batch_size = batch_size
+        self.n_init = n_init
+        self.alpha = alpha
+        self.max_iter = max_iter
+        self.update_interval = update_interval
+        self.tol = tol
+        self.cluster_learning_rate = cluster_learning_rate
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def fit(self, X, y=None):
+        """Pretrain, fine-tune, run k-means and refine the clusters on `X`.
+
+        Args:
+            X: Array-like or sparse matrix, `(n_samples, n_features)`.
+            y: Ignored.
+        """
+        import keras
+
+        X = as_float32(
+            validate_data(self, X, accept_sparse="csr", dtype=[np.float32, np.float64])
+        )
+        n_clusters = check_positive_int(self.n_clusters, "n_clusters")
+        if n_clusters > X.shape[0]:
+            raise ValueError(
+                f"n_clusters={n_clusters} is more than the {X.shape[0]} samples in X; "
+                "pass more samples or ask for fewer clusters."
+            )
+        check_positive_int(self.n_init, "n_init")
+        check_positive(self.cluster_learning_rate, "cluster_learning_rate")
+        # Everything is checked before the (long) pretraining.
+        check_positive(self.alpha, "alpha")
+        check_refinement_params(self.batch_size, self.update_interval, self.max_iter, self.tol)
+        seed = derive_seed(self.random_state)
+        params = sda_params(self, self.epochs, seed)
+        n_layers = len(check_layer_sizes(self.layer_sizes))
+        params["activation"] = [self.activation] * (n_layers - 1) + [self.code_activation]
+        # DEC's decoders: every hidden layer is reconstructed through `activation`,
+        # the input linearly (with "mse"; a linear decoder throughout would make
+        # the code little more than PCA's).
+        params["reconstruction_activation"] = ["auto"] + [self.activation] * (n_layers - 1)
+        params["kernel_initializer"] = self.kernel_initializer
+        sda = StackedDenoisingAutoencoder(**params, finetune_denoising=False)
+        self._finetune_optimizer()  # fail before the (long) pretraining
+        self.sda_ = sda.pretrain(X)
+
+        keras.utils.set_random_seed(seed + n_layers + 1)
+        if self.unroll:
+            self.autoencoder_, encoder = sda.unroll()
+            self.autoencoder_.compile(optimizer=self._finetune_optimizer(), loss=sda.losses_[0])
+            X_fit = densify_if_small(X)
+            sparse = sp.issparse(X_fit)
+            history = self.autoencoder_.fit(
+                SparseBatches(X_fit, self.batch_size) if sparse else X_fit,
+                batch_size=None if sparse else self.batch_size, epochs=self.finetune_epochs,
+                shuffle=True, callbacks=[StopOnDivergence()], verbose=self.verbose,
+            )
+            self.finetune_history_ = (
+                {k: [float(v) for v in vs] for k, vs in history.history.items()}
+                if self.finetune_epochs else None
+            )
+        else:
+            if self.finetune_epochs:
+                sda.finetune(X, epochs=self.finetune_epochs, optimizer=self._finetune_optimizer())
+            self.finetune_history_ = sda.finetune_history_
+            # DEC trains a copy of the encoder; `sda_` stays the tied autoencoder.
+            self.autoencoder_ = sda.autoencoder_
+            encoder = sda.to_model(keras.layers.Identity(name="code"), name="encoder")
+        batch = max(int(self.batch_size), 1024)
+        codes = map_in_batches(lambda b: encoder(b, training=False), X, batch)
+        kmeans = KMeans(n_clusters, n_init=self.n_init, random_state=seed)
+        self.kmeans_labels_ = kmeans.fit_predict(codes).astype(np.intp)
+        result = refine_clusters(
+            encoder, X, kmeans.cluster_centers_, alpha=self.alpha,
+            optimizer=keras.optimizers.SGD(learning_rate=self.cluster_learning_rate, momentum=0.9),
+            batch_size=self.batch_size, max_iter=self.max_iter,
+            update_interval=self.update_interval, tol=self.tol, seed=seed,
+            verbose=1 if self.verbose else 0,
+        )
+        self.model_ = result.model
+        self._n_features_out = check_layer_sizes(self.layer_sizes)[-1]
+        self.encoder_ = encoder
+        self.labels_ = result.labels.astype(np.intp)
+        self.cluster_centers_ = result.cluster_centers
+        self.n_iter_ = result.n_iter
+        self.converged_ = result.converged
+        self.history_ = result.history
+        return self
+
+    def _finetune_optimizer(self):
+        optimizer = self.optimizer if self.finetune_optimizer is None else self.finetune_optimizer
+        lr = self.learning_rate if self.finetune_learning_rate is None else self.finetune_learning_rate
+        return make_optimizer(optimizer, check_positive(lr, "finetune_learning_rate"))
+
+    def _checked(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, accept_sparse="csr", dtype=[np.float32, np.float64], reset=False)
+        return as_float32(X)
+
+    def predict_proba(self, X):
+        """DEC's soft assignments `q`, shape `(n_samples, n_clusters)`; rows sum to 1."""
+        X = self._checked(X)
+        model = self.model_
+        batch = max(int(self.batch_size), 1024)
+        q = map_in_batches(lambda b: model(b, training=False), X, batch).astype(np.float64)
+        return q / q.sum(axis=1, keepdims=True)
+
+    def predict(self, X):
+        """The cluster of each sample (the most probable under `predict_proba`)."""
+        return np.argmax(self.predict_proba(X), axis=1).astype(np.intp)
+
+    def transform(self, X):
+        """The refined code (the embedding being clustered), `(n_samples, code_dim)`, float32."""
+        X = self._checked(X)
+        encoder = self.encoder_
+        batch = max(int(self.batch_size), 1024)
+        return map_in_batches(lambda b: encoder(b, training=False), X, batch)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags

@@ -1,0 +1,65 @@
+"""Fresh Keras optimizers and initializers from the JSON-friendly descriptions the stacks store.
+
+A description is a name ("adam", "glorot_uniform") or a dict
+`{"class_name": "SGD", "config": {"momentum": 0.9}}` holding further
+constructor arguments, so that a stack's `get_config()` stays plain JSON.
+"""
+
+import copy
+
+import keras
+
+OPTIMIZER_EXAMPLE = "'adam', 'sgd' or {'class_name': 'SGD', 'config': {'momentum': 0.9}}"
+INITIALIZER_EXAMPLE = (
+    "'glorot_uniform' or {'class_name': 'VarianceScaling', 'config': {'scale': 0.33}}"
+)
+
+
+def check_spec(spec, name, example):
+    """Return a copy of `spec` (a name or a `{"class_name", "config"}` dict) or raise `ValueError`."""
+    if isinstance(spec, str):
+        return spec
+    if (
+        isinstance(spec, dict)
+        and isinstance(spec.get("class_name"), str)
+        and isinstance(spec.get("config", {}), dict)
+        and set(spec) <= {"class_name", "config"}
+    ):
+        return copy.deepcopy(spec)
+    raise ValueError(f"`{name}` must be a name or a dict, e.g. {example}; received {spec!r}.")
+
+
+def _from_spec(description, name, example, get, **overrides):
+    spec = check_spec(description, name, example)
+    spec = spec if isinstance(spec, dict) else {"class_name": spec}
+    config = {**spec.get("config", {}), **overrides}
+    try:
+        return get({"class_name": spec["class_name"], "config": config})
+    except (ValueError, TypeError) as exc:
+        raise ValueError(
+            f"`{name}` {description!r} does not describe a Keras object that takes "
+            f"{sorted(config)} ({str(exc).splitlines()[0]}); use e.g. {example}."
+        ) from None
+
+
+def check_optimizer(optimizer):
+    return check_spec(optimizer, "optimizer", OPTIMIZER_EXAMPLE)
+
+
+def make_optimizer(optimizer, learning_rate):
+    """A new Keras optimizer described by `optimizer`, at `learning_rate`.
+
+    Args:
+        optimizer: A Keras optimizer name ("adam", "sgd", ...) or a dict
+            `{"class_name": "SGD", "config": {"momentum": 0.9}}`.
+        learning_rate: Positive float; it replaces any `learning_rate` in the
+            config.
+    """
+    return _from_spec(optimizer, "optimizer", OPTIMIZER_EXAMPLE, keras.optimizers.get,
+                      learning_rate=float(learning_rate))
+
+
+def make_initializer(initializer, seed):
+    """A new Keras initializer described by `initializer`, seeded with `seed`."""
+    return _from_spec(initializer, "kernel_initializer", INITIALIZER_EXAMPLE,
+                      keras.initializers.get, seed=int(seed))
