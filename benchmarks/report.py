@@ -660,6 +660,13 @@ MISS_REASONS = {
         "(the sweep uses fewer epochs than the seeds) and semi-supervised fine-tuning (the semi "
         "section below) are the next levers."
     ),
+    "autoencoder + k-means (tiedae, 10-d code)": (
+        "the 62% is DEC's number; DEC-keras's own autoencoder + k-means with this recipe averages "
+        "60.6% over its 10 trials (56.1% to 64.8%; 61% in its README), so tiedae's mean is within "
+        "that spread, and DEC's refinement on top of the same code (the next row) is above the "
+        "target. What would move k-means alone is untested here: a longer or better-conditioned "
+        "end-to-end training, or k-means on the DEC-refined code."
+    ),
     "k-means on the clustering stack's code": (
         "DEC's architecture with short training does not cluster better than the classification "
         "stack: k-means on the 10-d code scores only a few points above raw pixels, and between "
@@ -672,7 +679,10 @@ MISS_REASONS = {
         "from about 0.55 to 0.61 but accuracy by at most a point. What would close the gap: the "
         "long end-to-end training DEC-keras reports (200 epochs from scratch, at a learning rate "
         "that stays stable), scored over all 70,000 images as DEC-keras does, and DEC's "
-        "refinement on top. Neither is in tiedae yet."
+        "refinement on top. Both are now measured in the GPU section *Deep Embedded Clustering "
+        "(DEC-keras protocol)* below, where DEC reaches the target; this section keeps the short "
+        "recipe that fits 2 CPU cores (its stack also still had linear decoders throughout; "
+        "`DeepEmbeddedClustering` reconstructs hidden layers through relu, as DEC does)."
     ),
     "k-means on the code": (
         "the 1,000-wide sigmoid code of this classification stack was not built for clustering; "
@@ -705,7 +715,8 @@ def quality_lines(section, title="Quality on Fashion-MNIST"):
                                                for c in block["columns"]])
             lines.append(_table(["method"] + block["columns"], rows))
             lines.append("")
-        lines += ["### Targets", ""]
+        if p.get("targets") or p.get("notes"):
+            lines += ["### Targets" if p.get("targets") else "### Notes", ""]
         for t in p.get("targets", []):
             lines.append(
                 f"- {t['what']}: measured {t['measured']:.2%} vs target {t['target']:.2%} -> "
@@ -730,6 +741,38 @@ def quality_lines(section, title="Quality on Fashion-MNIST"):
                     if key in t["what"]:
                         lines.append(f"- {t['what'].split(' (')[0]}: {why}")
                         break
+    return lines + [""]
+
+
+# DEC-keras's own Fashion-MNIST results (results/exp1/results.csv of its repository: 10 trials
+# of its run_exp.py recipe on all 70,000 images): mean accuracy and NMI.
+DEC_KERAS_FMNIST = {"autoencoder + k-means": (0.606, 0.637), "DEC": (0.618, 0.651)}
+
+
+def deep_clustering_lines(section):
+    """The GPU clustering section: each recipe's tables, then the recipes side by side."""
+    lines = quality_lines(section, TITLES["gpu_clustering"])
+    summary = []
+    for run in section.get("runs", []):
+        p = run.get("payload", {})
+        if not p.get("tables"):
+            continue
+        rows = {row["method"].split(" (")[0]: row for row in p["tables"][0]["rows"]}
+        title = p["tables"][0]["title"].split(": ", 1)[-1]
+        cells = [title]
+        for name in ("autoencoder + k-means", "DEC refinement of that code"):
+            row = rows.get(name, {})
+            cells += [_pm(row.get("accuracy", [])), _pm(row.get("NMI", []), pct=False)]
+        summary.append(cells)
+    if summary:
+        lines += ["### Recipes side by side", ""]
+        for name, (acc, nmi) in DEC_KERAS_FMNIST.items():
+            summary.append([f"DEC-keras, published ({name}, 10 trials)", *(
+                [f"{acc:.2%}", f"{nmi:.3f}", "", ""] if name != "DEC" else
+                ["", "", f"{acc:.2%}", f"{nmi:.3f}"])])
+        lines.append(_table(["recipe", "AE + k-means accuracy", "AE + k-means NMI",
+                             "DEC accuracy", "DEC NMI"], summary))
+        lines.append("")
     return lines + [""]
 
 
@@ -1006,9 +1049,9 @@ def write_report(stored, path):
         "two and a half hours on 2 cores; the *scale* section writes an 8 GB file to `TMPDIR` and "
         "removes it afterwards), `make bench BENCH_ARGS=\"--quick\"`, or e.g. `python -m benchmarks.run --quick "
         "--only speed --backends jax,torch`. Sections: speed, pretrain, quality, clustering, semi, "
-        "scale, and gpu and gpu_pretrain, which run only when named, on a machine with an "
-        "NVIDIA GPU (`python -m benchmarks.run --only gpu --only gpu_pretrain --backends "
-        "jax,torch`). Raw "
+        "scale, and gpu, gpu_pretrain and gpu_clustering, which run only when named, on a "
+        "machine with an NVIDIA GPU (`python -m benchmarks.run --only gpu --only gpu_pretrain "
+        "--only gpu_clustering --backends jax,torch`). Raw "
         "results: `docs/benchmarks.json`.",
         "",
     ]
@@ -1026,7 +1069,8 @@ def write_report(stored, path):
     path.write_text("\n".join(lines).rstrip() + "\n")
 
 
-TITLES = {"gpu": "GPU", "gpu_pretrain": "GPU: greedy layer-wise pretraining"}
+TITLES = {"gpu": "GPU", "gpu_pretrain": "GPU: greedy layer-wise pretraining",
+          "gpu_clustering": "GPU: Deep Embedded Clustering (DEC-keras protocol)"}
 RENDERERS = {
     "speed": speed_lines,
     "pretrain": pretrain_lines,
@@ -1039,6 +1083,7 @@ RENDERERS = {
     "scale": scale_lines,
     "gpu": gpu_lines,
     "gpu_pretrain": lambda section: pretrain_lines(section, TITLES["gpu_pretrain"]),
+    "gpu_clustering": deep_clustering_lines,
 }
 
 

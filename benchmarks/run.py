@@ -3,8 +3,9 @@
     python -m benchmarks.run [--quick] [--only SECTION] [--backends jax,tensorflow,torch]
 
 Sections: speed, pretrain, quality, clustering, semi, scale (the CPU sections,
-run by default) and gpu, gpu_pretrain (only when named, on a machine with a GPU:
-`python -m benchmarks.run --only gpu --only gpu_pretrain --backends jax,torch`).
+run by default) and gpu, gpu_pretrain, gpu_clustering (only when named, on a
+machine with a GPU: `python -m benchmarks.run --only gpu --only gpu_pretrain
+--only gpu_clustering --backends jax,torch`).
 
 Each measurement runs in a child process (one per Keras backend, plus the
 hand-written PyTorch loop and the NumPy GEMM floor), which writes JSON. The
@@ -29,10 +30,14 @@ from benchmarks._util import load_average
 
 ROOT = Path(__file__).resolve().parent.parent
 CPU_SECTIONS = ("speed", "pretrain", "quality", "clustering", "semi", "scale")
-GPU_SECTIONS = ("gpu", "gpu_pretrain")
+GPU_SECTIONS = ("gpu", "gpu_pretrain", "gpu_clustering")
 SECTIONS = (*CPU_SECTIONS, *GPU_SECTIONS)
 BACKENDS = ("jax", "tensorflow", "torch")
 BIG, SMALL = "784-1000-1000-1000", "784-500-250-100"
+# DEC-keras's Fashion-MNIST choices (its run_exp.py): kernels and end-to-end optimizer.
+DEC_KERAS_INIT = {"class_name": "VarianceScaling",
+                  "config": {"scale": 1 / 3, "mode": "fan_in", "distribution": "uniform"}}
+SGD_MOMENTUM = {"class_name": "SGD", "config": {"momentum": 0.9}}
 
 # Settings per mode. "quick" checks the pipeline end to end in minutes on 2 cores.
 MODES = {
@@ -68,6 +73,14 @@ MODES = {
         "gpu": {"steps": 10, "reps": 3, "warmup": 3, "batch_sizes": [256, 4096],
                 "roofline": 4096, "steps_per_execution": 10},
         "gpu_pretrain": {"n_train": 10000, "epochs": 2},
+        "gpu_clustering": {"seeds": 2, "parallel_seeds": True, "time_limit_s": 600,
+                           "n_images": 4000, "n_test": 2000, "layer_sizes": [64, 64, 128, 10],
+                           "corruption_level": 0.2, "pretrain_epochs": 0, "finetune_epochs": 3,
+                           "finetune_optimizer": SGD_MOMENTUM,
+                           "kernel_initializer": DEC_KERAS_INIT,
+                           "finetune_learning_rate": 1.0, "n_clusters": 10, "kmeans_n_init": 3,
+                           "baseline_n_init": 2, "greedy_variant_epochs": 1,
+                           "dec_max_iter": 200, "dec_update_interval": 20, "dec_tol": 0.001},
     },
     "full": {
         "speed": {"steps": 12, "reps": 7, "warmup": 3, "loss_steps": 234},
@@ -108,6 +121,19 @@ MODES = {
                 "roofline": 8192, "steps_per_execution": 10},
         # The pretrain section's job (the issue's 3 x 1000 stack, 15 epochs per layer).
         "gpu_pretrain": {"n_train": 60000, "epochs": 15},
+        # DEC-keras's Fashion-MNIST recipe (all 70,000 images, 300 epochs end to end with
+        # SGD 1.0 and momentum 0.9, untied), see benchmarks/deep_clustering.py; the seeds
+        # share the GPU side by side.
+        "gpu_clustering": {"seeds": 5, "parallel_seeds": True, "time_limit_s": 480,
+                           "n_images": 70000, "n_test": 10000,
+                           "layer_sizes": [500, 500, 2000, 10], "corruption_level": 0.2,
+                           "pretrain_epochs": 0, "finetune_epochs": 300,
+                           "finetune_optimizer": SGD_MOMENTUM,
+                           "kernel_initializer": DEC_KERAS_INIT,
+                           "finetune_learning_rate": 1.0, "n_clusters": 10,
+                           "kmeans_n_init": 20, "baseline_n_init": 10,
+                           "greedy_variant_epochs": 10, "dec_max_iter": 20000,
+                           "dec_update_interval": 140, "dec_tol": 0.001},
     },
 }
 
@@ -285,6 +311,18 @@ def seeded_children(module):
     return children
 
 
+def deep_clustering_children(settings, backends):
+    """DEC-keras's recipe, then the same after tiedae's greedy layer-wise pretraining."""
+    greedy = {**settings, "pretrain_epochs": settings["greedy_variant_epochs"]}
+    env = {"KERAS_BACKEND": backends[0]}
+    return [
+        Child(backends[0], "benchmarks.deep_clustering", ["--settings", json.dumps(settings)],
+              env=env, note="DEC-keras's recipe: no greedy pretraining"),
+        Child(backends[0], "benchmarks.deep_clustering", ["--settings", json.dumps(greedy)],
+              env=env, note=f"variant: {greedy['pretrain_epochs']} greedy epochs per layer first"),
+    ]
+
+
 def scale_children(settings, backends):
     args = []
     for key in ("rows", "memory_rows", "features", "layer_sizes", "epochs"):
@@ -304,6 +342,7 @@ CHILDREN = {
     "scale": scale_children,
     "gpu": gpu_children,
     "gpu_pretrain": pretrain_children,
+    "gpu_clustering": deep_clustering_children,
 }
 
 
