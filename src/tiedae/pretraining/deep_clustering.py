@@ -17,7 +17,7 @@ import numpy as np
 
 from tiedae._validation import check_positive_int, check_rate, check_seed
 from tiedae.layers.soft_cluster_assignment import SoftClusterAssignment
-from tiedae.pretraining.data import check_matrix, dense_batch, map_in_batches
+from tiedae.pretraining.data import SparseBatches, check_matrix, is_sparse, map_in_batches
 
 
 def target_distribution(q):
@@ -185,10 +185,11 @@ def refine_clusters(
         position = (position + steps * batch_size) % n
         rows = order[take]
         p = target_distribution(q)
-        fitted = model.fit(
-            dense_batch(x[rows], 0, len(rows)), p[rows], batch_size=batch_size, epochs=1,
-            shuffle=False, verbose=0,
-        )
+        if is_sparse(x):  # densified one batch at a time, not the whole round
+            data = {"x": SparseBatches(x[rows], batch_size, shuffle=False, y=p[rows])}
+        else:
+            data = {"x": x[rows], "y": p[rows], "batch_size": batch_size}
+        fitted = model.fit(**data, epochs=1, shuffle=False, verbose=0)
         loss = float(fitted.history["loss"][-1])
         step += steps
     return ClusterRefinement(model, labels, step, history, converged)
