@@ -126,9 +126,17 @@ def finetune_accuracy(sda, pretrained, x, y, x_test, y_test, epochs, batch_size,
     return accuracy
 
 
-def kmeans_scores(features, y, seed, n_init):
-    labels = KMeans(N_CLASSES, n_init=n_init, random_state=seed).fit_predict(features)
+def kmeans_labels(features, seed, n_init):
+    return KMeans(N_CLASSES, n_init=n_init, random_state=seed).fit_predict(features)
+
+
+def clustering_scores(y, labels):
+    """(Hungarian-matched accuracy, NMI) of cluster `labels` against `y`."""
     return clustering_accuracy(y, labels), float(normalized_mutual_info_score(y, labels))
+
+
+def kmeans_scores(features, y, seed, n_init):
+    return clustering_scores(y, kmeans_labels(features, seed, n_init))
 
 
 def sklearn_accuracy(kind, x, y, x_test, y_test, seed, max_iter):
@@ -165,8 +173,7 @@ def pretrain_seed(seed, x_train, settings, out, log):
 
 def add_clustering_scores(seed, name, y, labels, out, log):
     """Append the accuracy and NMI of cluster `labels` against `y` to `out["clustering"][name]`."""
-    acc = clustering_accuracy(y, labels)
-    nmi = float(normalized_mutual_info_score(y, labels))
+    acc, nmi = clustering_scores(y, labels)
     row = out["clustering"].setdefault(name, {"accuracy": [], "NMI": []})
     row["accuracy"].append(acc)
     row["NMI"].append(nmi)
@@ -176,8 +183,7 @@ def add_clustering_scores(seed, name, y, labels, out, log):
 def kmeans_rows(seed, named_features, y, n_init, out, log):
     """k-means on each `(name, features)`; append accuracy and NMI to `out["clustering"]`."""
     for name, features in named_features:
-        labels = KMeans(N_CLASSES, n_init=n_init, random_state=seed).fit_predict(features)
-        add_clustering_scores(seed, name, y, labels, out, log)
+        add_clustering_scores(seed, name, y, kmeans_labels(features, seed, n_init), out, log)
 
 
 def run_seed(seed, data, settings, out, log):

@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+import scipy.sparse
 from sklearn.datasets import load_digits
 
 from tests.conftest import to_numpy
@@ -267,6 +268,23 @@ def test_training_the_unrolled_autoencoder_unties_it_and_leaves_the_stack_alone(
     for layer in enc_layers:
         h = layer(h)
     np.testing.assert_allclose(to_numpy(encoder(x)), to_numpy(h), rtol=1e-5, atol=1e-5)
+
+
+def test_fit_reconstruction_trains_a_model_on_the_stacks_data_paths(relu_stack, digits):
+    sda, x = relu_stack, digits[0][:256]
+    losses = {}
+    for kind, data in (("dense", x), ("sparse", scipy.sparse.csr_matrix(x))):
+        keras.utils.set_random_seed(0)  # the same order of batches for both
+        autoencoder, _ = sda.unroll()
+        autoencoder.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
+        losses[kind] = sda.fit_reconstruction(autoencoder, data, epochs=2)["loss"]
+    assert len(losses["dense"]) == 2 and losses["dense"][1] < losses["dense"][0]
+    np.testing.assert_allclose(losses["sparse"], losses["dense"], rtol=1e-5)
+    assert sda.fit_reconstruction(autoencoder, x, epochs=0) == {"loss": []}
+    with pytest.raises(ValueError, match="features"):
+        sda.fit_reconstruction(autoencoder, x[:, :10], epochs=1)
+    with pytest.raises(ValueError, match="epochs"):
+        sda.fit_reconstruction(autoencoder, x, epochs=-1)
 
 
 def test_unroll_needs_a_pretrained_stack():

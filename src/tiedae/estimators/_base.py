@@ -3,6 +3,8 @@
 import numpy as np
 from sklearn.utils import check_random_state
 
+from tiedae.pretraining.data import map_in_batches
+
 
 def derive_seed(random_state):
     """A non-negative int seed for the Keras side from a scikit-learn `random_state`.
@@ -30,6 +32,11 @@ def sda_params(estimator, epochs, seed):
         seed=seed,
         verbose=estimator.verbose,
     )
+
+
+def predict_in_batches(model, X, batch_size):
+    """`model(X, training=False)` as a NumPy array, in batches of at least 1,024 rows."""
+    return map_in_batches(lambda b: model(b, training=False), X, max(int(batch_size), 1024))
 
 
 def as_float32(x):

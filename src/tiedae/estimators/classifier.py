@@ -8,8 +8,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from tiedae._validation import check_non_negative
-from tiedae.estimators._base import as_float32, derive_seed, sda_params
-from tiedae.pretraining.data import SparseBatches, densify_if_small, map_in_batches
+from tiedae.estimators._base import as_float32, derive_seed, predict_in_batches, sda_params
+from tiedae.pretraining.data import SparseBatches, densify_if_small
 from tiedae.pretraining.handoff import fit_with_unfreezing
 from tiedae.pretraining.semi_supervised import fit_semi_supervised
 from tiedae.pretraining.stacked import StackedDenoisingAutoencoder
@@ -192,10 +192,7 @@ class PretrainedMLPClassifier(ClassifierMixin, BaseEstimator):
         """Class probabilities, shape `(n_samples, n_classes)`, in the order of `classes_`."""
         check_is_fitted(self)
         X = validate_data(self, X, accept_sparse="csr", dtype=[np.float32, np.float64], reset=False)
-        model = self.model_
-        batch = max(int(self.batch_size), 1024)
-        proba = map_in_batches(lambda b: model(b, training=False), as_float32(X), batch)
-        proba = proba.astype(np.float64)
+        proba = predict_in_batches(self.model_, as_float32(X), self.batch_size).astype(np.float64)
         return proba / proba.sum(axis=1, keepdims=True)
 
     def predict(self, X):

@@ -1,7 +1,6 @@
 """A scikit-learn clusterer: Deep Embedded Clustering on a stacked tied denoising autoencoder."""
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
@@ -12,10 +11,8 @@ from sklearn.cluster import KMeans
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from tiedae._validation import check_layer_sizes, check_positive, check_positive_int
-from tiedae.estimators._base import as_float32, derive_seed, sda_params
-from tiedae.pretraining.data import SparseBatches, densify_if_small, map_in_batches
+from tiedae.estimators._base import as_float32, derive_seed, predict_in_batches, sda_params
 from tiedae.pretraining.deep_clustering import check_refinement_params, refine_clusters
-from tiedae.pretraining.interrupt import StopOnDivergence
 from tiedae.pretraining.optimizers import make_optimizer
 from tiedae.pretraining.stacked import StackedDenoisingAutoencoder
 
@@ -173,7 +170,8 @@ class DeepEmbeddedClustering(
         check_refinement_params(self.batch_size, self.update_interval, self.max_iter, self.tol)
         seed = derive_seed(self.random_state)
         params = sda_params(self, self.epochs, seed)
-        n_layers = len(check_layer_sizes(self.layer_sizes))
+        layer_sizes = check_layer_sizes(self.layer_sizes)
+        n_layers = len(layer_sizes)
         params["activation"] = [self.activation] * (n_layers - 1) + [self.code_activation]
         # DEC's decoders: every hidden layer is reconstructed through `activation`,
         # the input linearly (with "mse"; a linear decoder throughout would make
@@ -188,17 +186,8 @@ class DeepEmbeddedClustering(
         if self.unroll:
             self.autoencoder_, encoder = sda.unroll()
             self.autoencoder_.compile(optimizer=self._finetune_optimizer(), loss=sda.losses_[0])
-            X_fit = densify_if_small(X)
-            sparse = sp.issparse(X_fit)
-            history = self.autoencoder_.fit(
-                SparseBatches(X_fit, self.batch_size) if sparse else X_fit,
-                batch_size=None if sparse else self.batch_size, epochs=self.finetune_epochs,
-                shuffle=True, callbacks=[StopOnDivergence()], verbose=self.verbose,
-            )
-            self.finetune_history_ = (
-                {k: [float(v) for v in vs] for k, vs in history.history.items()}
-                if self.finetune_epochs else None
-            )
+            history = sda.fit_reconstruction(self.autoencoder_, X, self.finetune_epochs)
+            self.finetune_history_ = history if self.finetune_epochs else None
         else:
             if self.finetune_epochs:
                 sda.finetune(X, epochs=self.finetune_epochs, optimizer=self._finetune_optimizer())
@@ -206,8 +195,7 @@ class DeepEmbeddedClustering(
             # DEC trains a copy of the encoder; `sda_` stays the tied autoencoder.
             self.autoencoder_ = sda.autoencoder_
             encoder = sda.to_model(keras.layers.Identity(name="code"), name="encoder")
-        batch = max(int(self.batch_size), 1024)
-        codes = map_in_batches(lambda b: encoder(b, training=False), X, batch)
+        codes = predict_in_batches(encoder, X, self.batch_size)
         kmeans = KMeans(n_clusters, n_init=self.n_init, random_state=seed)
         self.kmeans_labels_ = kmeans.fit_predict(codes).astype(np.intp)
         result = refine_clusters(
@@ -218,7 +206,7 @@ class DeepEmbeddedClustering(
             verbose=1 if self.verbose else 0,
         )
         self.model_ = result.model
-        self._n_features_out = check_layer_sizes(self.layer_sizes)[-1]
+        self._n_features_out = layer_sizes[-1]
         self.encoder_ = encoder
         self.labels_ = result.labels.astype(np.intp)
         self.cluster_centers_ = result.cluster_centers
@@ -239,10 +227,8 @@ class DeepEmbeddedClustering(
 
     def predict_proba(self, X):
         """DEC's soft assignments `q`, shape `(n_samples, n_clusters)`; rows sum to 1."""
-        X = self._checked(X)
-        model = self.model_
-        batch = max(int(self.batch_size), 1024)
-        q = map_in_batches(lambda b: model(b, training=False), X, batch).astype(np.float64)
+        X = self._checked(X)  # before reading fitted attributes: NotFittedError first
+        q = predict_in_batches(self.model_, X, self.batch_size).astype(np.float64)
         return q / q.sum(axis=1, keepdims=True)
 
     def predict(self, X):
@@ -252,9 +238,7 @@ class DeepEmbeddedClustering(
     def transform(self, X):
         """The refined code (the embedding being clustered), `(n_samples, code_dim)`, float32."""
         X = self._checked(X)
-        encoder = self.encoder_
-        batch = max(int(self.batch_size), 1024)
-        return map_in_batches(lambda b: encoder(b, training=False), X, batch)
+        return predict_in_batches(self.encoder_, X, self.batch_size)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -128,7 +128,8 @@ def refine_clusters(
     if not single_input:
         raise ValueError(
             "`encoder` must be a functional `keras.Model` with one input (e.g. "
-            f"`StackedDenoisingAutoencoder.encoder()`); received {type(encoder).__name__}."
+            "`sda.to_model(keras.layers.Identity())`, a copy of a stack's encoder); received "
+            f"{type(encoder).__name__}."
         )
     input_dim = encoder.inputs[0].shape[-1]
     x = check_matrix(x, "x", n_features=input_dim)

@@ -331,7 +331,7 @@ class StackedDenoisingAutoencoder:
             "loss": _jsonable(self.loss),
             "reconstruction_activation": _jsonable(self.reconstruction_activation),
             "kernel_initializer": copy.deepcopy(self.kernel_initializer),
-            "optimizer": check_optimizer(self.optimizer),  # a copy
+            "optimizer": copy.deepcopy(self.optimizer),
             "learning_rate": float(self.learning_rate),
             "epochs": _jsonable(self.epochs),
             "batch_size": int(self.batch_size),
@@ -667,9 +667,41 @@ class StackedDenoisingAutoencoder:
         model = ReconstructionModel(inputs, self.autoencoder_(corrupted), name="finetune_autoencoder")
         model.compile(optimizer=optimizer or self._make_optimizer(), loss=self.losses_[0])
         self._log(f"Fine-tuning the {n}-layer tied autoencoder for {epochs} epochs")
-        history = self._fit(model, x, x_val, epochs, [StopOnDivergence(), *(callbacks or [])])
-        self.finetune_history_ = _history_dict(history)
+        self.finetune_history_ = self._train_reconstruction(model, x, x_val, epochs, callbacks)
         return self
+
+    @_under_data_parallel
+    def fit_reconstruction(self, model, x, epochs, validation_data=None, callbacks=None):
+        """Train a compiled reconstruction model on `x` the way this stack trains its own.
+
+        The stack's batch size, shuffling and data paths (in memory, sparse,
+        memory-mapped, data-parallel) and a stop when the loss diverges; e.g.
+        for the untied autoencoder of `unroll()`:
+
+        >>> autoencoder, encoder = sda.unroll()
+        >>> autoencoder.compile(optimizer="adam", loss="mse")
+        >>> sda.fit_reconstruction(autoencoder, x, epochs=20)
+
+        Args:
+            model: A compiled `ReconstructionModel` with `input_dim_` inputs.
+            x: 2-D array (or scipy sparse matrix, or memory-mapped matrix) with
+                `input_dim_` features.
+            epochs: Number of epochs.
+            validation_data: Optional `x_val` (or a tuple starting with it).
+            callbacks: Optional list of Keras callbacks.
+
+        Returns:
+            The per-epoch losses, `{"loss": [...]}` (and `"val_loss"`).
+        """
+        self._check_fitted("fit_reconstruction")
+        x = densify_if_small(check_matrix(x, "x", n_features=self.input_dim_))
+        x_val = densify_if_small(self._validation_matrix(validation_data, self.input_dim_))
+        epochs = _check_epochs(epochs, "epochs")
+        return self._train_reconstruction(model, x, x_val, epochs, callbacks)
+
+    def _train_reconstruction(self, model, x, x_val, epochs, callbacks):
+        history = self._fit(model, x, x_val, epochs, [StopOnDivergence(), *(callbacks or [])])
+        return _history_dict(history)
 
     # ---------------------------------------------------------------- inference
 
