@@ -239,12 +239,17 @@ def test_clusterer_predict_proba_transform():
 def test_clusterer_pickle_round_trip():
     x, _, dec = fitted_dec()
     restored = pickle.loads(pickle.dumps(dec))
+    assert hasattr(dec, "encoder_")  # pickling leaves the original whole
     assert restored.get_params() == dec.get_params()
     np.testing.assert_array_equal(restored.labels_, dec.labels_)
     np.testing.assert_array_equal(restored.cluster_centers_, dec.cluster_centers_)
     np.testing.assert_array_equal(restored.predict(x), dec.predict(x))
     np.testing.assert_array_equal(restored.predict_proba(x), dec.predict_proba(x))
     np.testing.assert_array_equal(restored.transform(x), dec.transform(x))
+    # The restored encoder is still the one inside model_: one set of variables.
+    assert restored.encoder_ in restored.model_.layers
+    encoder_ids = {id(v) for v in restored.encoder_.weights}
+    assert encoder_ids and encoder_ids <= {id(v) for v in restored.model_.weights}
 
 
 def test_clusterer_sparse_input_same_as_dense():

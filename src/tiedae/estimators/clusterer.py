@@ -240,6 +240,23 @@ class DeepEmbeddedClustering(
         X = self._checked(X)
         return predict_in_batches(self.encoder_, X, self.batch_size)
 
+    # `encoder_` is a layer of `model_`; pickled on its own it would come back as a
+    # copy, so refining or training one would no longer change the other.
+    def __getstate__(self):
+        # A copy: on Python >= 3.11 the inherited __getstate__ returns __dict__ itself.
+        state = dict(super().__getstate__())
+        state.pop("encoder_", None)
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "model_" in state:
+            import keras
+
+            self.encoder_ = next(
+                layer for layer in self.model_.layers if isinstance(layer, keras.Model)
+            )
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
