@@ -45,3 +45,23 @@ def test_semi_section_judges_each_schedule_against_its_own_control():
     notes = semi.notes(out, settings)
     assert notes[0] == "Mean pretraining time per seed: 110 s."
     assert "70.00% (semi-supervised, Adam) and 30.00% (sgd" in notes[1]
+
+
+def test_clustering_targets_name_their_recipe_and_the_variant_has_none():
+    from benchmarks import deep_clustering
+    from benchmarks.report import miss_reason
+
+    out = {"clustering": {deep_clustering.AE_KMEANS: {"accuracy": [0.50, 0.54]},
+                          deep_clustering.DEC: {"accuracy": [0.60, 0.66]}}}
+    gpu = targets_met(deep_clustering.targets(out, {"pretrain_epochs": 0}))
+    cpu = targets_met(deep_clustering.targets(out, {"pretrain_epochs": 10,
+                                                    "recipe": "short CPU recipe: x"}))
+    assert [t["measured"] for t in cpu] == pytest.approx([0.52, 0.63])
+    assert [t["met"] for t in cpu] == [False, True]
+    assert all("(DEC-keras protocol)" in t["what"] for t in gpu)
+    assert all("(short CPU recipe: x)" in t["what"] for t in cpu)
+    assert deep_clustering.targets(out, {"pretrain_epochs": 10, "variant": True}) == []
+    # Each recipe's miss gets its own explanation.
+    gpu_why, cpu_why = miss_reason(gpu[0]["what"]), miss_reason(cpu[0]["what"])
+    assert gpu_why and cpu_why and gpu_why != cpu_why
+    assert "60.6%" in gpu_why and "GPU section" in cpu_why
