@@ -246,10 +246,14 @@ def test_clusterer_pickle_round_trip():
     np.testing.assert_array_equal(restored.predict(x), dec.predict(x))
     np.testing.assert_array_equal(restored.predict_proba(x), dec.predict_proba(x))
     np.testing.assert_array_equal(restored.transform(x), dec.transform(x))
-    # The restored encoder is still the one inside model_: one set of variables.
+    # The restored encoder is still the one inside model_ and the encoder half of the
+    # unrolled autoencoder_: one set of variables, as before pickling.
     assert restored.encoder_ in restored.model_.layers
     encoder_ids = {id(v) for v in restored.encoder_.weights}
     assert encoder_ids and encoder_ids <= {id(v) for v in restored.model_.weights}
+    assert encoder_ids <= {id(v) for v in restored.autoencoder_.weights}
+    assert len(restored.autoencoder_.weights) == len(dec.autoencoder_.weights)
+    np.testing.assert_array_equal(to_numpy(restored.autoencoder_(x)), to_numpy(dec.autoencoder_(x)))
 
 
 def test_clusterer_sparse_input_same_as_dense():

@@ -14,6 +14,7 @@ from tiedae._validation import check_layer_sizes, check_positive, check_positive
 from tiedae.estimators._base import as_float32, derive_seed, predict_in_batches, sda_params
 from tiedae.pretraining.deep_clustering import check_refinement_params, refine_clusters
 from tiedae.pretraining.optimizers import make_optimizer
+from tiedae.pretraining.reconstruction_model import ReconstructionModel
 from tiedae.pretraining.stacked import StackedDenoisingAutoencoder
 
 
@@ -240,8 +241,10 @@ class DeepEmbeddedClustering(
         X = self._checked(X)
         return predict_in_batches(self.encoder_, X, self.batch_size)
 
-    # `encoder_` is a layer of `model_`; pickled on its own it would come back as a
-    # copy, so refining or training one would no longer change the other.
+    # `encoder_` is a layer of `model_`, and with `unroll` the encoder half of
+    # `autoencoder_` too. Pickled one by one they would come back as copies, and
+    # training one would no longer change the others: `encoder_` is dropped and
+    # found again inside `model_`, and the unrolled autoencoder is rebuilt on it.
     def __getstate__(self):
         # A copy: on Python >= 3.11 the inherited __getstate__ returns __dict__ itself.
         state = dict(super().__getstate__())
@@ -250,12 +253,25 @@ class DeepEmbeddedClustering(
 
     def __setstate__(self, state):
         super().__setstate__(state)
-        if "model_" in state:
-            import keras
+        if "model_" not in state:
+            return
+        import keras
 
-            self.encoder_ = next(
-                layer for layer in self.model_.layers if isinstance(layer, keras.Model)
-            )
+        self.encoder_ = next(layer for layer in self.model_.layers if isinstance(layer, keras.Model))
+        if isinstance(self.autoencoder_, ReconstructionModel):
+            self.autoencoder_ = self._unrolled_on_encoder(self.autoencoder_)
+
+    def _unrolled_on_encoder(self, autoencoder):
+        """`autoencoder` (the unrolled chain of layers) with its encoder layers replaced by
+        `encoder_`'s, compiled as `fit` compiles it (optimizer state starts afresh)."""
+        encoder_layers = {layer.name: layer for layer in self.encoder_.layers}
+        inputs = self.encoder_.inputs[0]
+        h = inputs
+        for layer in autoencoder.layers[1:]:  # [0] is the InputLayer
+            h = encoder_layers.get(layer.name, layer)(h)
+        rebuilt = ReconstructionModel(inputs, h, name=autoencoder.name)
+        rebuilt.compile(optimizer=self._finetune_optimizer(), loss=self.sda_.losses_[0])
+        return rebuilt
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
