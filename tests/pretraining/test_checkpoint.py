@@ -125,6 +125,28 @@ def test_resume_refuses_a_different_config_or_data(digits, tmp_path):
     assert PretrainingCheckpoint(tmp_path).read_manifest()["completed_layers"] == 2
 
 
+def test_a_checkpoint_older_than_an_option_resumes_under_its_default(digits, tmp_path):
+    x = digits[0][:128]
+    config = dict(CONFIG, layer_sizes=[8, 4], epochs=1, seed=0)
+    with pytest.raises(Interrupted):
+        StackedDenoisingAutoencoder(**config).pretrain(
+            x, run_dir=tmp_path, callbacks=[InterruptAtLayer(1)]
+        )
+    # A manifest written before these options existed.
+    path = tmp_path / "checkpoint" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    for key in StackedDenoisingAutoencoder.LATER_OPTIONS:
+        del manifest["config"][key]
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match=r"reconstruction_activation: checkpoint 'auto' vs now 'linear'"):
+        StackedDenoisingAutoencoder(**dict(config, reconstruction_activation="linear")).pretrain(
+            x, run_dir=tmp_path, resume=True
+        )
+    resumed = StackedDenoisingAutoencoder(**config).pretrain(x, run_dir=tmp_path, resume=True)
+    assert len(resumed.history_) == 2
+    assert PretrainingCheckpoint(tmp_path).read_manifest()["completed_layers"] == 2
+
+
 def test_resume_on_an_empty_run_dir_starts_a_new_run(digits, tmp_path):
     x = digits[0][:64]
     sda = StackedDenoisingAutoencoder(**dict(CONFIG, layer_sizes=[4], epochs=1, seed=0))

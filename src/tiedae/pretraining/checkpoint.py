@@ -97,9 +97,14 @@ class PretrainingCheckpoint:
             return {name: data[name] for name in names}
 
 
-def check_resumable(manifest, config, signature, path):
-    """Raise `ValueError` unless a checkpoint was written by the same config and data."""
-    saved = manifest.get("config", {})
+def check_resumable(manifest, config, signature, path, defaults=None):
+    """Raise `ValueError` unless a checkpoint was written by the same config and data.
+
+    A key in `defaults` that the checkpoint's config lacks (it predates the
+    option) counts as that default: before the option existed, the code did
+    what its default does.
+    """
+    saved = {**(defaults or {}), **manifest.get("config", {})}
     keys = sorted(set(saved) | set(config))
     changed = [key for key in keys if saved.get(key) != config.get(key)]
     if changed:

@@ -17,6 +17,7 @@ layer are computed once, in batches, before that layer trains.
 
 import copy
 import functools
+import inspect
 import json
 import numbers
 import zipfile
@@ -358,6 +359,14 @@ class StackedDenoisingAutoencoder:
         config.pop("data_parallel")
         return config
 
+    # Options added after checkpoints were first written; their defaults reproduce
+    # what the code did before, so older checkpoints resume under them.
+    LATER_OPTIONS = ("reconstruction_activation", "kernel_initializer")
+
+    def _later_option_defaults(self):
+        parameters = inspect.signature(type(self).__init__).parameters
+        return {key: parameters[key].default for key in self.LATER_OPTIONS}
+
     # ----------------------------------------------------------------- helpers
 
     def _make_optimizer(self):
@@ -530,7 +539,8 @@ class StackedDenoisingAutoencoder:
                 "resume=True to continue it, or use an empty run_dir."
             )
         if manifest is not None:
-            check_resumable(manifest, config, signature, checkpoint.directory)
+            check_resumable(manifest, config, signature, checkpoint.directory,
+                            defaults=self._later_option_defaults())
             self.seed_ = int(manifest["seed"])
             done = int(manifest["completed_layers"])
             self._log(f"Resuming from {checkpoint.directory}: {done}/{n} layers done.")
