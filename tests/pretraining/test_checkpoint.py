@@ -44,6 +44,14 @@ class CountFits(keras.callbacks.Callback):
         self.fits += 1
 
 
+def interrupt_at_layer(layer, x, config, run_dir):
+    """Pretrain until `layer` starts, then interrupt: the earlier layers are checkpointed."""
+    with pytest.raises(Interrupted):
+        StackedDenoisingAutoencoder(**config).pretrain(
+            x, run_dir=run_dir, callbacks=[InterruptAtLayer(layer)]
+        )
+
+
 def weights(sda):
     return [to_numpy(v) for v in sda.autoencoder_.weights]
 
@@ -54,10 +62,7 @@ def test_resume_after_an_interruption_equals_an_uninterrupted_run(digits, tmp_pa
     reference = StackedDenoisingAutoencoder(**config).pretrain(x, run_dir=tmp_path / "a")
 
     # Interrupted while starting layer 2: layers 0 and 1 are on disk.
-    with pytest.raises(Interrupted):
-        StackedDenoisingAutoencoder(**config).pretrain(
-            x, run_dir=tmp_path / "b", callbacks=[InterruptAtLayer(2)]
-        )
+    interrupt_at_layer(2, x, config, tmp_path / "b")
     manifest = PretrainingCheckpoint(tmp_path / "b").read_manifest()
     assert manifest["completed_layers"] == 2
     assert manifest["history"] == reference.history_[:2]
@@ -89,10 +94,7 @@ def test_resume_after_an_interruption_equals_an_uninterrupted_run(digits, tmp_pa
 def test_resume_without_a_seed_reuses_the_recorded_one(digits, tmp_path):
     x = digits[0][:128]
     config = dict(CONFIG, layer_sizes=[8, 4], epochs=1)
-    with pytest.raises(Interrupted):
-        StackedDenoisingAutoencoder(**config).pretrain(
-            x, run_dir=tmp_path, callbacks=[InterruptAtLayer(1)]
-        )
+    interrupt_at_layer(1, x, config, tmp_path)
     seed = PretrainingCheckpoint(tmp_path).read_manifest()["seed"]
     resumed = StackedDenoisingAutoencoder(**config).pretrain(x, run_dir=tmp_path, resume=True)
     assert resumed.seed_ == seed
@@ -104,10 +106,7 @@ def test_resume_without_a_seed_reuses_the_recorded_one(digits, tmp_path):
 def test_resume_refuses_a_different_config_or_data(digits, tmp_path):
     x = digits[0][:128]
     config = dict(CONFIG, layer_sizes=[8, 4], epochs=1, seed=0)
-    with pytest.raises(Interrupted):
-        StackedDenoisingAutoencoder(**config).pretrain(
-            x, run_dir=tmp_path, callbacks=[InterruptAtLayer(1)]
-        )
+    interrupt_at_layer(1, x, config, tmp_path)
     with pytest.raises(ValueError, match=r"configuration differs \(corruption_level: checkpoint 0.25 vs now 0.5"):
         StackedDenoisingAutoencoder(**dict(config, corruption_level=0.5)).pretrain(
             x, run_dir=tmp_path, resume=True
@@ -128,10 +127,7 @@ def test_resume_refuses_a_different_config_or_data(digits, tmp_path):
 def test_a_checkpoint_older_than_an_option_resumes_under_its_default(digits, tmp_path):
     x = digits[0][:128]
     config = dict(CONFIG, layer_sizes=[8, 4], epochs=1, seed=0)
-    with pytest.raises(Interrupted):
-        StackedDenoisingAutoencoder(**config).pretrain(
-            x, run_dir=tmp_path, callbacks=[InterruptAtLayer(1)]
-        )
+    interrupt_at_layer(1, x, config, tmp_path)
     # A manifest written before these options existed.
     path = tmp_path / "checkpoint" / "manifest.json"
     manifest = json.loads(path.read_text())
@@ -182,10 +178,7 @@ def test_a_failed_write_leaves_the_previous_file_and_no_temporary(tmp_path, monk
 def test_a_damaged_checkpoint_is_reported(digits, tmp_path):
     x = digits[0][:64]
     config = dict(CONFIG, layer_sizes=[4, 2], epochs=1, seed=0)
-    with pytest.raises(Interrupted):
-        StackedDenoisingAutoencoder(**config).pretrain(
-            x, run_dir=tmp_path, callbacks=[InterruptAtLayer(1)]
-        )
+    interrupt_at_layer(1, x, config, tmp_path)
     os.remove(tmp_path / "checkpoint" / "layer_0.weights.npz")
     with pytest.raises(ValueError, match="missing.*damaged"):
         StackedDenoisingAutoencoder(**config).pretrain(x, run_dir=tmp_path, resume=True)
