@@ -75,19 +75,11 @@ def run_seed(seed, data, settings, out, log):
     ), y, settings["baseline_n_init"], out, log)
 
 
-def recipe_name(settings):
-    if "recipe" in settings:
-        return settings["recipe"]
-    # Records written before recipes were named.
-    if settings["pretrain_epochs"]:
-        return f"variant: {settings['pretrain_epochs']} greedy epochs per layer first"
-    return "DEC-keras's recipe"
-
-
 def tables(out, settings):
+    recipe = settings.get("recipe", "DEC-keras's recipe")  # run.py names every other recipe
     return [{
         "title": f"Clustering {settings['n_images']:,} images (10 clusters), scored on the same "
-                 f"images: {recipe_name(settings)}",
+                 f"images: {recipe}",
         "columns": ["accuracy", "NMI"],
         "pct": {"NMI": False},
         # The library's rows first, then the baselines (the raw results come back key-sorted).

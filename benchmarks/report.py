@@ -765,18 +765,17 @@ def miss_reason(what):
 DEC_KERAS_FMNIST = {"autoencoder + k-means": (0.606, 0.637), "DEC": (0.618, 0.651)}
 
 
-def deep_clustering_lines(section, title=None):
+def deep_clustering_lines(section, title):
     """A `benchmarks.deep_clustering` section: each recipe's tables, then the recipes and
     DEC-keras's published numbers side by side."""
-    lines = quality_lines(section, title or TITLES["gpu_clustering"])
+    lines = quality_lines(section, title)
     summary = []
     for run in section.get("runs", []):
         p = run.get("payload", {})
         if not p.get("tables"):
             continue
         rows = {row["method"].split(" (")[0]: row for row in p["tables"][0]["rows"]}
-        title = p["tables"][0]["title"].split(": ", 1)[-1]
-        cells = [title]
+        cells = [p["tables"][0]["title"].split(": ", 1)[-1]]  # the recipe
         for name in ("autoencoder + k-means", "DEC refinement of that code"):
             row = rows.get(name, {})
             cells += [_pm(row.get("accuracy", [])), _pm(row.get("NMI", []), pct=False)]
@@ -1100,7 +1099,7 @@ RENDERERS = {
     "scale": scale_lines,
     "gpu": gpu_lines,
     "gpu_pretrain": lambda section: pretrain_lines(section, TITLES["gpu_pretrain"]),
-    "gpu_clustering": deep_clustering_lines,
+    "gpu_clustering": lambda section: deep_clustering_lines(section, TITLES["gpu_clustering"]),
 }
 
 

@@ -327,7 +327,7 @@ def deep_clustering_children(settings, backends):
         Child(backends[0], "benchmarks.deep_clustering", ["--settings", json.dumps(settings)],
               env=env, note="DEC-keras's recipe: no greedy pretraining"),
         Child(backends[0], "benchmarks.deep_clustering", ["--settings", json.dumps(greedy)],
-              env=env, note=f"variant: {greedy['pretrain_epochs']} greedy epochs per layer first"),
+              env=env, note=greedy["recipe"]),
     ]
 
 

@@ -1,6 +1,6 @@
 """The frame of a seeded quality child: settings in, one JSON payload out.
 
-`quality`, `clustering`, `semi_supervised` and `deep_clustering` share it:
+`quality`, `semi_supervised` and `deep_clustering` share it:
 parse `--json` and `--settings`, load Fashion-MNIST (the first `n_test` test
 images), run every seed, and after each seed rewrite the payload (raw results,
 tables, targets), so that a run cut short still leaves what it measured. With

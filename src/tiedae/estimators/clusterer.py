@@ -186,7 +186,7 @@ class DeepEmbeddedClustering(
         keras.utils.set_random_seed(seed + n_layers + 1)
         if self.unroll:
             self.autoencoder_, encoder = sda.unroll()
-            self.autoencoder_.compile(optimizer=self._finetune_optimizer(), loss=sda.losses_[0])
+            self._compile_finetuning(self.autoencoder_)
             history = sda.fit_reconstruction(self.autoencoder_, X, self.finetune_epochs)
             self.finetune_history_ = history if self.finetune_epochs else None
         else:
@@ -215,6 +215,10 @@ class DeepEmbeddedClustering(
         self.converged_ = result.converged
         self.history_ = result.history
         return self
+
+    def _compile_finetuning(self, autoencoder):
+        """Compile the unrolled `autoencoder` for end-to-end fine-tuning."""
+        autoencoder.compile(optimizer=self._finetune_optimizer(), loss=self.sda_.losses_[0])
 
     def _finetune_optimizer(self):
         optimizer = self.optimizer if self.finetune_optimizer is None else self.finetune_optimizer
@@ -270,7 +274,7 @@ class DeepEmbeddedClustering(
         for layer in autoencoder.layers[1:]:  # [0] is the InputLayer
             h = encoder_layers.get(layer.name, layer)(h)
         rebuilt = ReconstructionModel(inputs, h, name=autoencoder.name)
-        rebuilt.compile(optimizer=self._finetune_optimizer(), loss=self.sda_.losses_[0])
+        self._compile_finetuning(rebuilt)
         return rebuilt
 
     def __sklearn_tags__(self):
