@@ -2,7 +2,7 @@
 
     python -m benchmarks.run [--quick] [--only SECTION] [--backends jax,tensorflow,torch]
 
-Sections: speed, pretrain, quality, clustering, semi, scale (the CPU sections,
+Sections: speed, pretrain, quality, clustering, semi, semi_shifted, scale (the CPU sections,
 run by default) and gpu, gpu_pretrain, gpu_clustering (only when named, on a
 machine with a GPU: `python -m benchmarks.run --only gpu --only gpu_pretrain
 --only gpu_clustering --backends jax,torch`).
@@ -29,7 +29,7 @@ from benchmarks import report
 from benchmarks._util import load_average
 
 ROOT = Path(__file__).resolve().parent.parent
-CPU_SECTIONS = ("speed", "pretrain", "quality", "clustering", "semi", "scale")
+CPU_SECTIONS = report.CPU_SECTIONS
 GPU_SECTIONS = ("gpu", "gpu_pretrain", "gpu_clustering")
 SECTIONS = (*CPU_SECTIONS, *GPU_SECTIONS)
 BACKENDS = ("jax", "tensorflow", "torch")
@@ -39,6 +39,15 @@ DEC_KERAS_INIT = {"class_name": "VarianceScaling",
                   "config": {"scale": 1 / 3, "mode": "fan_in", "distribution": "uniform"}}
 SGD_MOMENTUM = {"class_name": "SGD", "config": {"momentum": 0.9}}
 CPU_CLUSTERING_RECIPE = "short CPU recipe: greedy pretraining, then Adam end to end"
+
+
+
+def shifted_semi(semi):
+    """The semi section's stacks and 1,000 labels, the labelled images with 1-pixel shifts."""
+    settings = {k: v for k, v in semi.items() if not k.startswith("supervised_")}
+    # `few_labels` stays: the subsets are drawn in its order, so the 1,000 are semi's 1,000.
+    return {**settings, "fine_tune_labels": [1000], "label_shifts": 1}
+
 
 # Settings per mode. "quick" checks the pipeline end to end in minutes on 2 cores.
 MODES = {
@@ -142,6 +151,9 @@ MODES = {
                            "dec_update_interval": 140, "dec_tol": 0.001},
     },
 }
+# Same stacks and labels as *semi*: only the augmentation differs.
+for _settings in MODES.values():
+    _settings["semi_shifted"] = shifted_semi(_settings["semi"])
 
 
 def _top_processes(limit=6):
@@ -347,6 +359,7 @@ CHILDREN = {
     "quality": seeded_children("benchmarks.quality"),
     "clustering": seeded_children("benchmarks.deep_clustering"),
     "semi": seeded_children("benchmarks.semi_supervised"),
+    "semi_shifted": seeded_children("benchmarks.semi_supervised"),
     "scale": scale_children,
     "gpu": gpu_children,
     "gpu_pretrain": pretrain_children,

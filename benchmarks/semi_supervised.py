@@ -14,6 +14,9 @@ images; then, for each label count:
   section's other schedule.
 
 Each has its control: the same network and training from random initialisation.
+With `label_shifts` in the settings (the *semi_shifted* section), the labelled
+images are augmented with copies moved by that many pixels before the
+semi-supervised rows (and their control) train on them.
 """
 
 import statistics
@@ -22,6 +25,7 @@ from benchmarks._util import quiet_backends
 
 quiet_backends()
 
+from benchmarks.data import shifted_copies  # noqa: E402
 from benchmarks.quality import (  # noqa: E402
     finetune_accuracy,
     few_label_targets,
@@ -57,7 +61,11 @@ def run_seed(seed, data, settings, out, log):
     schedule = settings.get("supervised_schedule")
     for n in settings["few_labels"]:
         idx = stratified_indices(y_train, n, rng)
+        if n not in settings.get("fine_tune_labels", settings["few_labels"]):
+            continue  # drawn all the same, so the next count gets the same subset as in *semi*
         labelled = (x_train[idx], y_train[idx])
+        if settings.get("label_shifts"):
+            labelled = shifted_copies(*labelled, settings["label_shifts"])
         rows = out["few_labels"].setdefault(str(n), {})
         for name, pretrained in ((PRETRAINED, True), (CONTROL, False)):
             accuracy = semi_accuracy(sda, pretrained, *labelled, x_pre, x_test, y_test,
@@ -75,17 +83,26 @@ def _record(rows, name, accuracy, where, log):
     log(f"{where}, {name}: {accuracy:.4f}")
 
 
+def shifted_text(settings):
+    """How the labelled images are augmented ('' when they are not)."""
+    pixels = settings.get("label_shifts")
+    return (f", each with 4 copies moved {pixels} pixel{'s' if pixels > 1 else ''} up, down, "
+            "left and right" if pixels else "")
+
+
 def tables(out, settings):
     return [{
-        "title": f"Few labels: {int(n):,} labelled images (stratified), all "
-                 f"{settings['n_pretrain']:,} training images unlabelled",
+        "title": f"Few labels: {int(n):,} labelled images (stratified){shifted_text(settings)}, "
+                 f"all {settings['n_pretrain']:,} training images unlabelled",
         "columns": ["test accuracy"],
         "rows": [{"method": m, "test accuracy": v} for m, v in methods.items()],
     } for n, methods in out["few_labels"].items()]
 
 
 def targets(out, settings):
-    found = few_label_targets(out["few_labels"], PRETRAINED, CONTROL, label=", semi-supervised")
+    label = ", semi-supervised" + (", shifted copies of the labelled images"
+                                   if settings.get("label_shifts") else "")
+    found = few_label_targets(out["few_labels"], PRETRAINED, CONTROL, label=label)
     schedule = settings.get("supervised_schedule")
     if schedule:
         found += few_label_targets(out["few_labels"], SUPERVISED.format(schedule),
@@ -120,7 +137,8 @@ def describe(settings):
     text = (
         f"Backend {keras.backend.backend()}. SdA {sizes} pretrained as in the quality section "
         f"({settings['pretrain_epochs']} epochs per layer, same seeds, images and labelled "
-        f"subsets). *Semi-supervised* (`fit_semi_supervised`): {settings['semi_epochs']} passes "
+        f"subsets{shifted_text(settings)}). *Semi-supervised* (`fit_semi_supervised`): "
+        f"{settings['semi_epochs']} passes "
         f"over the {settings['n_pretrain']:,} unlabelled images, the labelled ones repeated to "
         f"{settings['labeled_fraction']:.0%} of each batch on average, loss = cross-entropy on "
         f"the labelled rows + {settings['reconstruction_weight']} x reconstruction "

@@ -65,3 +65,61 @@ def test_clustering_targets_name_their_recipe_and_the_variant_has_none():
     gpu_why, cpu_why = miss_reason(gpu[0]["what"]), miss_reason(cpu[0]["what"])
     assert gpu_why and cpu_why and gpu_why != cpu_why
     assert "60.6%" in gpu_why and "GPU section" in cpu_why
+
+
+def test_shifted_section_fine_tunes_on_semis_1000_labels_and_their_shifted_copies(monkeypatch):
+    import numpy as np
+
+    from benchmarks import semi_supervised as semi
+    from benchmarks.run import MODES
+
+    rng = np.random.default_rng(1)
+    x_train = rng.random((3000, 784)).astype(np.float32)
+    y_train = np.repeat(np.arange(10), 300)
+    data = ((x_train, y_train), (x_train[:10], y_train[:10]))
+    seen = []
+    monkeypatch.setattr(semi, "pretrain_seed",
+                        lambda seed, x, settings, out, log: (None, np.random.default_rng(seed),
+                                                             None, x))
+    monkeypatch.setattr(semi, "semi_accuracy",
+                        lambda sda, pretrained, x, y, *rest: seen.append((x, y)) or 0.5)
+    base = {**MODES["quick"]["semi"], "supervised_schedule": None}
+    shifted = MODES["quick"]["semi_shifted"]
+    for settings in (base, shifted):
+        semi.run_seed(0, data, settings, {"few_labels": {}}, log=lambda line: None)
+    # semi: 100 and 1,000 labels, pretrained and control; semi_shifted: 1,000 only.
+    assert [len(x) for x, _ in seen] == [100, 100, 1000, 1000, 5000, 5000]
+    (x_semi, y_semi), (x_shifted, y_shifted) = seen[2], seen[4]
+    np.testing.assert_array_equal(x_shifted[:1000], x_semi)
+    np.testing.assert_array_equal(y_shifted, np.tile(y_semi, 5))
+    targets = semi.targets({"few_labels": {"1000": {semi.PRETRAINED: [0.84],
+                                                    semi.CONTROL: [0.8]}}}, shifted)
+    [what] = [t["what"] for t in targets]
+    assert "shifted copies of the labelled images" in what
+
+
+def test_full_run_time_adds_the_stored_full_runs_of_every_cpu_section():
+    from benchmarks.report import CPU_SECTIONS, _full_run_time
+
+    stored = {name: {"mode": "full", "wall_seconds": 1800.0} for name in CPU_SECTIONS}
+    assert _full_run_time(stored).startswith(f"about {len(CPU_SECTIONS) / 2:.1f} hours")
+    stored["semi"]["mode"] = "quick"
+    assert "not every section" in _full_run_time(stored)
+
+
+def test_shifted_section_is_compared_seed_by_seed_with_semi():
+    from benchmarks.report import shifted_against_semi
+
+    def section(mode, pretrained, control):
+        return {"mode": mode, "runs": [{"payload": {"raw": {"few_labels": {"1000": {
+            "pre": pretrained, "ctl": control}}}}}]}
+
+    stored = {"semi": section("full", [0.82, 0.83], [0.80, 0.80]),
+              "semi_shifted": section("full", [0.83, 0.85], [0.82, 0.81])}
+    table = "\n".join(shifted_against_semi(stored))
+    assert "| pre | 82.50% | 84.00% | +1.50 (+1.00 to +2.00) |" in table
+    assert "| ctl | 80.00% | 81.50% | +1.50 (+1.00 to +2.00) |" in table
+    # Runs of different modes (or a missing semi section) are not compared.
+    stored["semi"]["mode"] = "quick"
+    assert shifted_against_semi(stored) == []
+    assert shifted_against_semi({"semi_shifted": stored["semi_shifted"]}) == []
