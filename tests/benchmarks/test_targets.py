@@ -96,6 +96,12 @@ def test_shifted_section_fine_tunes_on_semis_1000_labels_and_their_shifted_copie
                                                     semi.CONTROL: [0.8]}}}, shifted)
     [what] = [t["what"] for t in targets]
     assert "shifted copies of the labelled images" in what
+    # A miss would get its own explanation, not the unshifted row's.
+    from benchmarks.report import miss_reason
+
+    plain = semi.targets({"few_labels": {"1000": {semi.PRETRAINED: [0.8], semi.CONTROL: [0.8]}}},
+                         base)
+    assert "control" in miss_reason(what) and miss_reason(what) != miss_reason(plain[0]["what"])
 
 
 def test_full_run_time_adds_the_stored_full_runs_of_every_cpu_section():
