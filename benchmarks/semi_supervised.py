@@ -61,8 +61,6 @@ def run_seed(seed, data, settings, out, log):
     schedule = settings.get("supervised_schedule")
     for n in settings["few_labels"]:
         idx = stratified_indices(y_train, n, rng)
-        if n not in settings.get("fine_tune_labels", settings["few_labels"]):
-            continue  # drawn all the same, so the next count gets the same subset as in *semi*
         labelled = (x_train[idx], y_train[idx])
         if settings.get("label_shifts"):
             labelled = shifted_copies(*labelled, settings["label_shifts"])

@@ -67,7 +67,7 @@ def test_clustering_targets_name_their_recipe_and_the_variant_has_none():
     assert "60.6%" in gpu_why and "GPU section" in cpu_why
 
 
-def test_shifted_section_fine_tunes_on_semis_1000_labels_and_their_shifted_copies(monkeypatch):
+def test_shifted_section_fine_tunes_on_semis_labelled_images_and_their_shifted_copies(monkeypatch):
     import numpy as np
 
     from benchmarks import semi_supervised as semi
@@ -87,11 +87,11 @@ def test_shifted_section_fine_tunes_on_semis_1000_labels_and_their_shifted_copie
     shifted = MODES["quick"]["semi_shifted"]
     for settings in (base, shifted):
         semi.run_seed(0, data, settings, {"few_labels": {}}, log=lambda line: None)
-    # semi: 100 and 1,000 labels, pretrained and control; semi_shifted: 1,000 only.
-    assert [len(x) for x, _ in seen] == [100, 100, 1000, 1000, 5000, 5000]
-    (x_semi, y_semi), (x_shifted, y_shifted) = seen[2], seen[4]
-    np.testing.assert_array_equal(x_shifted[:1000], x_semi)
-    np.testing.assert_array_equal(y_shifted, np.tile(y_semi, 5))
+    # 100 and 1,000 labels, pretrained and control; then the same with four copies each.
+    assert [len(x) for x, _ in seen] == [100, 100, 1000, 1000, 500, 500, 5000, 5000]
+    for (x_semi, y_semi), (x_shifted, y_shifted) in ((seen[0], seen[4]), (seen[2], seen[6])):
+        np.testing.assert_array_equal(x_shifted[:len(x_semi)], x_semi)
+        np.testing.assert_array_equal(y_shifted, np.tile(y_semi, 5))
     targets = semi.targets({"few_labels": {"1000": {semi.PRETRAINED: [0.84],
                                                     semi.CONTROL: [0.8]}}}, shifted)
     [what] = [t["what"] for t in targets]
@@ -123,8 +123,8 @@ def test_shifted_section_is_compared_seed_by_seed_with_semi():
     stored = {"semi": section("full", [0.82, 0.83], [0.80, 0.80]),
               "semi_shifted": section("full", [0.83, 0.85], [0.82, 0.81])}
     table = "\n".join(shifted_against_semi(stored))
-    assert "| pre | 82.50% | 84.00% | +1.50 (+1.00 to +2.00) |" in table
-    assert "| ctl | 80.00% | 81.50% | +1.50 (+1.00 to +2.00) |" in table
+    assert "| 1,000 | pre | 82.50% | 84.00% | +1.50 (+1.00 to +2.00) |" in table
+    assert "| 1,000 | ctl | 80.00% | 81.50% | +1.50 (+1.00 to +2.00) |" in table
     # Runs of different modes (or a missing semi section) are not compared.
     stored["semi"]["mode"] = "quick"
     assert shifted_against_semi(stored) == []
