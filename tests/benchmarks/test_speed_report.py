@@ -48,6 +48,13 @@ def test_target_reads_the_default_run_and_the_sgd_run_measures_adams_share():
            "against Adam's 1.30" in text
 
 
-def test_no_adam_share_text_without_the_sgd_run():
+def test_without_the_sgd_run_the_exploration_stands_in_for_adams_share():
     text = "\n".join(report.speed_lines(_section([_run(["--archs", SMALL], [_record("tied", 6.0)])])))
     assert "**missed**" in text and "Adam is" not in text
+    assert report.SMALL_STACK_EXPLORATION in text
+    adam_vs_sgd = _run(["--archs", SMALL, "--variants", "tied,tied-sgd"],
+                       [_record("tied", 6.5, adam_share_of_step=summarize([0.2, 0.25, 0.3])),
+                        _record("tied-sgd", 5.2)])
+    measured = "\n".join(report.speed_lines(_section([_run(["--archs", SMALL],
+                                                          [_record("tied", 6.0)]), adam_vs_sgd])))
+    assert report.SMALL_STACK_EXPLORATION not in measured
