@@ -39,6 +39,8 @@ from benchmarks.metrics import clustering_accuracy  # noqa: E402
 from benchmarks.seeded import mean_seconds_note, run_seeded  # noqa: E402
 
 N_CLASSES = 10
+# The fine-tuned rows and their control (the semi sections' report compares with them).
+FINE_TUNED, RANDOM_INIT = "SdA pretrained, fine-tuned", "same network, random init"
 BASE_RECIPE = {"corruption": "masking", "corruption_level": [0.1, 0.2, 0.3], "activation": "sigmoid"}
 # Fine-tuning schedules (the same for the pretrained network and its random-init control).
 SCHEDULES = {
@@ -201,7 +203,7 @@ def run_seed(seed, data, settings, out, log):
     # All labels (or the mode's subsample of them).
     lab = order[: settings["all_labels_n"]]
     x_lab, y_lab = x_train[lab], y_train[lab]
-    for name, pretrained in (("SdA pretrained, fine-tuned", True), ("same network, random init", False)):
+    for name, pretrained in ((FINE_TUNED, True), (RANDOM_INIT, False)):
         acc = finetune_accuracy(sda, pretrained, x_lab, y_lab, x_test, y_test,
                                 settings["finetune_epochs"], 128, seed,
                                 settings["all_labels_schedule"])
@@ -217,7 +219,7 @@ def run_seed(seed, data, settings, out, log):
     for n in settings["few_labels"]:
         idx = stratified_indices(y_train, n, rng)
         x_few, y_few = x_train[idx], y_train[idx]
-        for name, pretrained in (("SdA pretrained, fine-tuned", True), ("same network, random init", False)):
+        for name, pretrained in ((FINE_TUNED, True), (RANDOM_INIT, False)):
             acc = finetune_accuracy(sda, pretrained, x_few, y_few, x_test, y_test,
                                     settings["few_label_epochs"], 32, seed,
                                     settings["few_labels_schedule"])
@@ -306,7 +308,7 @@ def summarize_tables(out, settings):
 def evaluate_targets(out, settings=None):
     mean = statistics.fmean
     targets = []
-    pre, ctl = "SdA pretrained, fine-tuned", "same network, random init"
+    pre, ctl = FINE_TUNED, RANDOM_INIT
     if pre in out["all_labels"]:
         targets.append({"what": "all labels, pretrained network test accuracy >= 90%",
                         "measured": mean(out["all_labels"][pre]), "target": 0.90})

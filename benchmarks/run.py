@@ -42,10 +42,12 @@ CPU_CLUSTERING_RECIPE = "short CPU recipe: greedy pretraining, then Adam end to 
 
 
 
-def shifted_semi(semi):
-    """The semi section's stacks and labelled images, each with 1-pixel-shifted copies."""
-    settings = {k: v for k, v in semi.items() if not k.startswith("supervised_")}
-    return {**settings, "label_shifts": 1}
+def shifted_semi(semi, quality):
+    """The semi section's stacks and labelled images, each with 1-pixel-shifted copies; the
+    supervised rows fine-tune with the quality section's few-label schedule, so they are that
+    section's few-label rows plus the copies."""
+    return {**semi, "label_shifts": 1, "supervised_schedule": quality["few_labels_schedule"],
+            "supervised_epochs": quality["few_label_epochs"]}
 
 
 # Settings per mode. "quick" checks the pipeline end to end in minutes on 2 cores.
@@ -152,7 +154,7 @@ MODES = {
 }
 # Same stacks and labels as *semi*: only the augmentation differs.
 for _settings in MODES.values():
-    _settings["semi_shifted"] = shifted_semi(_settings["semi"])
+    _settings["semi_shifted"] = shifted_semi(_settings["semi"], _settings["quality"])
 
 
 def _top_processes(limit=6):

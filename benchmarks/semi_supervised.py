@@ -9,14 +9,16 @@ images; then, for each label count:
 * `tiedae.pretraining.fit_semi_supervised`: the classifier is fine-tuned on the
   labelled images while its tied decoder keeps reconstructing all unlabelled
   training images (Adam with cosine decay);
-* supervised fine-tuning with the classical schedule of the stacked-denoising-
-  autoencoder papers (SGD with momentum, constant learning rate), the quality
-  section's other schedule.
+* supervised fine-tuning on the labelled images only, with a named schedule of
+  the quality section (`settings["supervised_schedule"]`): the *semi* section
+  uses the classical one of the stacked-denoising-autoencoder papers (SGD with
+  momentum, constant learning rate).
 
 Each has its control: the same network and training from random initialisation.
 With `label_shifts` in the settings (the *semi_shifted* section), the labelled
-images are augmented with copies moved by that many pixels before the
-semi-supervised rows (and their control) train on them.
+images are augmented with copies moved by that many pixels before any row (and
+its control) trains on them; that section's supervised rows use the quality
+section's few-label schedule (Adam), so they are its rows plus the copies.
 """
 
 import statistics
@@ -39,6 +41,12 @@ CONTROL = "same network and training, random init"
 # Row names of the classical supervised schedule (`settings["supervised_schedule"]`).
 SUPERVISED = "SdA pretrained, fine-tuned ({})"
 SUPERVISED_CONTROL = "same network and schedule ({}), random init"
+# Where each supervised schedule comes from, for the section's description.
+SCHEDULE_ORIGINS = {
+    "sgd momentum 0.9 (lr 0.01)": "the classical constant-rate schedule of the "
+                                  "stacked-denoising-autoencoder papers",
+    "adam": "the quality section's few-label schedule (Adam 1e-3)",
+}
 
 
 def semi_accuracy(sda, pretrained, x, y, x_unlabeled, x_test, y_test, settings, seed):
@@ -98,14 +106,14 @@ def tables(out, settings):
 
 
 def targets(out, settings):
-    label = ", semi-supervised" + (", shifted copies of the labelled images"
-                                   if settings.get("label_shifts") else "")
-    found = few_label_targets(out["few_labels"], PRETRAINED, CONTROL, label=label)
+    shifted = ", shifted copies of the labelled images" if settings.get("label_shifts") else ""
+    found = few_label_targets(out["few_labels"], PRETRAINED, CONTROL,
+                              label=", semi-supervised" + shifted)
     schedule = settings.get("supervised_schedule")
     if schedule:
         found += few_label_targets(out["few_labels"], SUPERVISED.format(schedule),
                                    SUPERVISED_CONTROL.format(schedule),
-                                   label=", supervised fine-tuning")
+                                   label=", supervised fine-tuning" + shifted)
     return found
 
 
@@ -142,11 +150,12 @@ def describe(settings):
         f"the labelled rows + {settings['reconstruction_weight']} x reconstruction "
         "(binary cross-entropy) of every row, Adam 1e-3 with cosine decay, batch 128."
     )
-    if settings.get("supervised_schedule"):
+    schedule = settings.get("supervised_schedule")
+    if schedule:
+        origin = SCHEDULE_ORIGINS.get(schedule)
         text += (
-            f" *Fine-tuned ({settings['supervised_schedule']})*: supervised fine-tuning on the "
-            f"labelled images only, {settings['supervised_epochs']} epochs, batch 32, the "
-            "classical constant-rate schedule of the stacked-denoising-autoencoder papers."
+            f" *Fine-tuned ({schedule})*: supervised fine-tuning on the labelled images only, "
+            f"{settings['supervised_epochs']} epochs, batch 32" + (f", {origin}." if origin else ".")
         )
     return text + (
         f" Every method has its random-init control with the same training. Mean ± standard "

@@ -77,31 +77,55 @@ def test_shifted_section_fine_tunes_on_semis_labelled_images_and_their_shifted_c
     x_train = rng.random((3000, 784)).astype(np.float32)
     y_train = np.repeat(np.arange(10), 300)
     data = ((x_train, y_train), (x_train[:10], y_train[:10]))
-    seen = []
+    seen, schedules = [], []
     monkeypatch.setattr(semi, "pretrain_seed",
                         lambda seed, x, settings, out, log: (None, np.random.default_rng(seed),
                                                              None, x))
     monkeypatch.setattr(semi, "semi_accuracy",
                         lambda sda, pretrained, x, y, *rest: seen.append((x, y)) or 0.5)
+
+    def supervised(sda, pretrained, x, y, x_test, y_test, epochs, batch_size, seed, schedule):
+        schedules.append((schedule, epochs))
+        return seen.append((x, y)) or 0.5
+
+    monkeypatch.setattr(semi, "finetune_accuracy", supervised)
     base = {**MODES["quick"]["semi"], "supervised_schedule": None}
     shifted = MODES["quick"]["semi_shifted"]
     for settings in (base, shifted):
         semi.run_seed(0, data, settings, {"few_labels": {}}, log=lambda line: None)
-    # 100 and 1,000 labels, pretrained and control; then the same with four copies each.
-    assert [len(x) for x, _ in seen] == [100, 100, 1000, 1000, 500, 500, 5000, 5000]
-    for (x_semi, y_semi), (x_shifted, y_shifted) in ((seen[0], seen[4]), (seen[2], seen[6])):
-        np.testing.assert_array_equal(x_shifted[:len(x_semi)], x_semi)
-        np.testing.assert_array_equal(y_shifted, np.tile(y_semi, 5))
-    targets = semi.targets({"few_labels": {"1000": {semi.PRETRAINED: [0.84],
-                                                    semi.CONTROL: [0.8]}}}, shifted)
-    [what] = [t["what"] for t in targets]
-    assert "shifted copies of the labelled images" in what
+    # 100 and 1,000 labels, pretrained and control (semi-supervised only); then the same with
+    # four copies each, semi-supervised and supervised.
+    assert [len(x) for x, _ in seen] == [100, 100, 1000, 1000] + [500] * 4 + [5000] * 4
+    for (x_semi, y_semi), shifted_runs in ((seen[0], seen[4:8]), (seen[2], seen[8:12])):
+        for x_shifted, y_shifted in shifted_runs:
+            np.testing.assert_array_equal(x_shifted[:len(x_semi)], x_semi)
+            np.testing.assert_array_equal(y_shifted, np.tile(y_semi, 5))
+    # The supervised rows repeat the quality section's few-label schedule.
+    quality = MODES["quick"]["quality"]
+    assert set(schedules) == {(quality["few_labels_schedule"], quality["few_label_epochs"])}
+    adam = shifted["supervised_schedule"]
+    targets = semi.targets({"few_labels": {"1000": {
+        semi.PRETRAINED: [0.84], semi.CONTROL: [0.8],
+        semi.SUPERVISED.format(adam): [0.83], semi.SUPERVISED_CONTROL.format(adam): [0.8],
+    }}}, shifted)
+    what, supervised_what = [t["what"] for t in targets]
+    assert "semi-supervised, shifted copies of the labelled images" in what
+    assert "supervised fine-tuning, shifted copies of the labelled images" in supervised_what
     # A miss would get its own explanation, not the unshifted row's.
     from benchmarks.report import miss_reason
 
     plain = semi.targets({"few_labels": {"1000": {semi.PRETRAINED: [0.8], semi.CONTROL: [0.8]}}},
                          base)
-    assert "control" in miss_reason(what) and miss_reason(what) != miss_reason(plain[0]["what"])
+    assert "copies" in miss_reason(what) and miss_reason(what) != miss_reason(plain[0]["what"])
+    assert miss_reason(supervised_what) == miss_reason(what)
+    # The shifted rows' gap has its own explanation, not the 1,000-label one.
+    gaps = semi.targets({"few_labels": {"100": {
+        semi.PRETRAINED: [0.73], semi.CONTROL: [0.70],
+        semi.SUPERVISED.format(adam): [0.72], semi.SUPERVISED_CONTROL.format(adam): [0.70],
+    }}}, shifted)
+    gap_reasons = {miss_reason(t["what"]) for t in gaps if "minus random init" in t["what"]}
+    [gap_reason] = gap_reasons
+    assert "control" in gap_reason and gap_reason != miss_reason(what)
 
 
 def test_full_run_time_adds_the_stored_full_runs_of_every_cpu_section():
@@ -113,19 +137,33 @@ def test_full_run_time_adds_the_stored_full_runs_of_every_cpu_section():
     assert "not every section" in _full_run_time(stored)
 
 
-def test_shifted_section_is_compared_seed_by_seed_with_semi():
+def test_shifted_section_is_compared_seed_by_seed_with_semi_and_quality():
+    from benchmarks.quality import FINE_TUNED, RANDOM_INIT
     from benchmarks.report import shifted_against_semi
+    from benchmarks.semi_supervised import SUPERVISED
 
-    def section(mode, pretrained, control):
-        return {"mode": mode, "runs": [{"payload": {"raw": {"few_labels": {"1000": {
-            "pre": pretrained, "ctl": control}}}}}]}
+    def section(mode, rows, settings=None):
+        return {"mode": mode, "settings": settings or {},
+                "runs": [{"payload": {"raw": {"few_labels": {"1000": rows}}}}]}
 
-    stored = {"semi": section("full", [0.82, 0.83], [0.80, 0.80]),
-              "semi_shifted": section("full", [0.83, 0.85], [0.82, 0.81])}
+    adam = {"few_labels_schedule": "adam", "few_label_epochs": 100}
+    stored = {
+        "semi": section("full", {"pre": [0.82, 0.83], "ctl": [0.80, 0.80]}),
+        "quality": section("full", {FINE_TUNED: [0.81, 0.82], RANDOM_INIT: [0.79, 0.80],
+                                    "sklearn LogisticRegression": [0.7, 0.7]}, adam),
+        "semi_shifted": section("full", {"pre": [0.83, 0.85], "ctl": [0.82, 0.81],
+                                         SUPERVISED.format("adam"): [0.83, 0.83]},
+                                {"supervised_schedule": "adam", "supervised_epochs": 100}),
+    }
     table = "\n".join(shifted_against_semi(stored))
-    assert "| 1,000 | pre | 82.50% | 84.00% | +1.50 (+1.00 to +2.00) |" in table
-    assert "| 1,000 | ctl | 80.00% | 81.50% | +1.50 (+1.00 to +2.00) |" in table
-    # Runs of different modes (or a missing semi section) are not compared.
+    assert "| 1,000 | pre | *semi* | 82.50% | 84.00% | +1.50 (+1.00 to +2.00) |" in table
+    assert "| 1,000 | ctl | *semi* | 80.00% | 81.50% | +1.50 (+1.00 to +2.00) |" in table
+    assert (f"| 1,000 | {SUPERVISED.format('adam')} | *quality* | 81.50% | 83.00% | "
+            "+1.50 (+1.00 to +2.00) |") in table
+    # Another schedule or epoch count in the quality section is not the same training.
+    stored["quality"]["settings"] = {**adam, "few_label_epochs": 30}
+    assert f"| {SUPERVISED.format('adam')} |" not in "\n".join(shifted_against_semi(stored))
+    # Runs of different modes (or a missing section) are not compared.
     stored["semi"]["mode"] = "quick"
     assert shifted_against_semi(stored) == []
     assert shifted_against_semi({"semi_shifted": stored["semi_shifted"]}) == []
