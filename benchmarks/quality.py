@@ -35,12 +35,11 @@ from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.metrics import normalized_mutual_info_score  # noqa: E402
 from sklearn.neural_network import MLPClassifier  # noqa: E402
 
+from benchmarks.few_label_rows import FINE_TUNED, RANDOM_INIT  # noqa: E402
 from benchmarks.metrics import clustering_accuracy  # noqa: E402
 from benchmarks.seeded import mean_seconds_note, run_seeded  # noqa: E402
 
 N_CLASSES = 10
-# The fine-tuned rows and their control (the semi sections' report compares with them).
-FINE_TUNED, RANDOM_INIT = "SdA pretrained, fine-tuned", "same network, random init"
 BASE_RECIPE = {"corruption": "masking", "corruption_level": [0.1, 0.2, 0.3], "activation": "sigmoid"}
 # Fine-tuning schedules (the same for the pretrained network and its random-init control).
 SCHEDULES = {

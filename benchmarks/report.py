@@ -12,6 +12,7 @@ import statistics
 import subprocess
 from pathlib import Path
 
+from benchmarks.few_label_rows import FINE_TUNED, RANDOM_INIT, SUPERVISED, SUPERVISED_CONTROL
 from benchmarks.gemm_floor import parse_arch
 
 DISTRIBUTIONS = ("keras", "jax", "jaxlib", "tensorflow-cpu", "tensorflow", "torch", "numpy",
@@ -817,30 +818,29 @@ def _unshifted_rows(stored):
     """{label count: {semi_shifted method: (values without the copies, section)}}: the *semi*
     section's rows of the same name, and the *quality* section's few-label rows for the
     supervised rows when both fine-tune with the same schedule; only runs of the same mode."""
-    from benchmarks.quality import FINE_TUNED, RANDOM_INIT
-    from benchmarks.semi_supervised import SUPERVISED, SUPERVISED_CONTROL
-
     shifted = stored["semi_shifted"]
-    found = {}
-    if stored.get("semi", {}).get("mode") == shifted["mode"]:
-        for n, methods in _few_label_raw(stored["semi"]).items():
-            for method, values in methods.items():
-                found.setdefault(n, {})[method] = (values, "semi")
-    quality, settings = stored.get("quality", {}), shifted.get("settings", {})
+    settings = shifted.get("settings", {})
     schedule = settings.get("supervised_schedule")
-    if (quality.get("mode") == shifted["mode"] and schedule
-            and quality["settings"].get("few_labels_schedule") == schedule
-            and quality["settings"].get("few_label_epochs") == settings.get("supervised_epochs")):
-        renamed = {FINE_TUNED: SUPERVISED.format(schedule),
-                   RANDOM_INIT: SUPERVISED_CONTROL.format(schedule)}
-        for n, methods in _few_label_raw(quality).items():
+    quality = stored.get("quality", {}).get("settings", {})
+    # (section, {its method: the shifted section's method}, or None: the same names)
+    sources = [("semi", None)]
+    if (schedule and quality.get("few_labels_schedule") == schedule
+            and quality.get("few_label_epochs") == settings.get("supervised_epochs")):
+        sources.append(("quality", {FINE_TUNED: SUPERVISED.format(schedule),
+                                    RANDOM_INIT: SUPERVISED_CONTROL.format(schedule)}))
+    found = {}
+    for name, renamed in sources:
+        if stored.get(name, {}).get("mode") != shifted["mode"]:
+            continue
+        for n, methods in _few_label_raw(stored[name]).items():
             for method, values in methods.items():
-                if method in renamed:
-                    found.setdefault(n, {})[renamed[method]] = (values, "quality")
+                if renamed is None or method in renamed:
+                    target = method if renamed is None else renamed[method]
+                    found.setdefault(n, {})[target] = (values, name)
     return found
 
 
-def shifted_against_semi(stored):
+def shifted_against_unshifted(stored):
     """What the shifted copies change: the same stacks, labels and training without them."""
     if "semi_shifted" not in stored:
         return []
@@ -1214,7 +1214,7 @@ TITLES = {"semi_shifted": "Few labels on Fashion-MNIST: semi-supervised, labelle
           "gpu": "GPU", "gpu_pretrain": "GPU: greedy layer-wise pretraining",
           "gpu_clustering": "GPU: Deep Embedded Clustering (DEC-keras protocol)"}
 # Lines that compare a section with another stored one, after its own.
-COMPARISONS = {"semi_shifted": shifted_against_semi}
+COMPARISONS = {"semi_shifted": shifted_against_unshifted}
 RENDERERS = {
     "speed": speed_lines,
     "pretrain": pretrain_lines,

@@ -28,6 +28,12 @@ from benchmarks._util import quiet_backends
 quiet_backends()
 
 from benchmarks.data import shifted_copies  # noqa: E402
+from benchmarks.few_label_rows import (  # noqa: E402
+    CONTROL,
+    PRETRAINED,
+    SUPERVISED,
+    SUPERVISED_CONTROL,
+)
 from benchmarks.quality import (  # noqa: E402
     finetune_accuracy,
     few_label_targets,
@@ -36,11 +42,6 @@ from benchmarks.quality import (  # noqa: E402
 )
 from benchmarks.seeded import mean_seconds_note, run_seeded  # noqa: E402
 
-PRETRAINED = "SdA pretrained, semi-supervised fine-tuning"
-CONTROL = "same network and training, random init"
-# Row names of the classical supervised schedule (`settings["supervised_schedule"]`).
-SUPERVISED = "SdA pretrained, fine-tuned ({})"
-SUPERVISED_CONTROL = "same network and schedule ({}), random init"
 # Where each supervised schedule comes from, for the section's description.
 SCHEDULE_ORIGINS = {
     "sgd momentum 0.9 (lr 0.01)": "the classical constant-rate schedule of the "

@@ -138,9 +138,8 @@ def test_full_run_time_adds_the_stored_full_runs_of_every_cpu_section():
 
 
 def test_shifted_section_is_compared_seed_by_seed_with_semi_and_quality():
-    from benchmarks.quality import FINE_TUNED, RANDOM_INIT
-    from benchmarks.report import shifted_against_semi
-    from benchmarks.semi_supervised import SUPERVISED
+    from benchmarks.few_label_rows import FINE_TUNED, RANDOM_INIT, SUPERVISED
+    from benchmarks.report import shifted_against_unshifted
 
     def section(mode, rows, settings=None):
         return {"mode": mode, "settings": settings or {},
@@ -155,15 +154,15 @@ def test_shifted_section_is_compared_seed_by_seed_with_semi_and_quality():
                                          SUPERVISED.format("adam"): [0.83, 0.83]},
                                 {"supervised_schedule": "adam", "supervised_epochs": 100}),
     }
-    table = "\n".join(shifted_against_semi(stored))
+    table = "\n".join(shifted_against_unshifted(stored))
     assert "| 1,000 | pre | *semi* | 82.50% | 84.00% | +1.50 (+1.00 to +2.00) |" in table
     assert "| 1,000 | ctl | *semi* | 80.00% | 81.50% | +1.50 (+1.00 to +2.00) |" in table
     assert (f"| 1,000 | {SUPERVISED.format('adam')} | *quality* | 81.50% | 83.00% | "
             "+1.50 (+1.00 to +2.00) |") in table
     # Another schedule or epoch count in the quality section is not the same training.
     stored["quality"]["settings"] = {**adam, "few_label_epochs": 30}
-    assert f"| {SUPERVISED.format('adam')} |" not in "\n".join(shifted_against_semi(stored))
+    assert f"| {SUPERVISED.format('adam')} |" not in "\n".join(shifted_against_unshifted(stored))
     # Runs of different modes (or a missing section) are not compared.
     stored["semi"]["mode"] = "quick"
-    assert shifted_against_semi(stored) == []
-    assert shifted_against_semi({"semi_shifted": stored["semi_shifted"]}) == []
+    assert shifted_against_unshifted(stored) == []
+    assert shifted_against_unshifted({"semi_shifted": stored["semi_shifted"]}) == []
