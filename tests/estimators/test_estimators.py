@@ -205,12 +205,21 @@ def test_clusterer_recovers_blobs_and_is_reproducible():
     assert dec.sda_.finetune_history_ is None
     assert to_numpy(dec.autoencoder_(x[:3])).shape == (3, 10)
     assert not np.allclose(dec.transform(x), dec.sda_.transform(x))
+    # autoencoder_code_ is the code k-means clustered: the refinement moved the encoder
+    # away from it, and its points sit nearest the centres of their own k-means cluster.
+    code = dec.autoencoder_code_
+    assert code.shape == (240, 8) and code.dtype == np.float32
+    assert not np.allclose(code, dec.transform(x))
+    centres = np.stack([code[dec.kmeans_labels_ == k].mean(axis=0) for k in range(4)])
+    nearest = ((code[:, None] - centres[None]) ** 2).sum(-1).argmin(axis=1)
+    np.testing.assert_array_equal(nearest, dec.kmeans_labels_)
     # The same random_state gives the same fit, and fit_predict returns labels_.
     again = clone(dec)
     labels = again.fit_predict(x)
     np.testing.assert_array_equal(labels, again.labels_)
     np.testing.assert_array_equal(again.labels_, dec.labels_)
     np.testing.assert_array_equal(again.kmeans_labels_, dec.kmeans_labels_)
+    np.testing.assert_array_equal(again.autoencoder_code_, dec.autoencoder_code_)
     np.testing.assert_array_equal(again.cluster_centers_, dec.cluster_centers_)
     assert again.n_iter_ == dec.n_iter_
 
@@ -242,6 +251,7 @@ def test_clusterer_pickle_round_trip():
     assert hasattr(dec, "encoder_")  # pickling leaves the original whole
     assert restored.get_params() == dec.get_params()
     np.testing.assert_array_equal(restored.labels_, dec.labels_)
+    np.testing.assert_array_equal(restored.autoencoder_code_, dec.autoencoder_code_)
     np.testing.assert_array_equal(restored.cluster_centers_, dec.cluster_centers_)
     np.testing.assert_array_equal(restored.predict(x), dec.predict(x))
     np.testing.assert_array_equal(restored.predict_proba(x), dec.predict_proba(x))
@@ -279,6 +289,7 @@ def test_clusterer_without_refinement_keeps_kmeans_labels():
     # k-means centres of its code.
     codes = dec.sda_.transform(x)
     np.testing.assert_allclose(dec.transform(x), codes, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(dec.autoencoder_code_, codes, rtol=1e-5, atol=1e-6)
     for k in range(4):
         np.testing.assert_allclose(
             dec.cluster_centers_[k], codes[dec.kmeans_labels_ == k].mean(axis=0), atol=1e-4

@@ -73,6 +73,10 @@ class DeepEmbeddedClustering(
         labels_: Cluster of every training sample.
         cluster_centers_: Centres in the code space, `(n_clusters, code_dim)`.
         kmeans_labels_: The k-means clusters before DEC's refinement.
+        autoencoder_code_: The training samples' code before DEC's refinement
+            (what `kmeans_labels_` clusters), `(n_samples, code_dim)`, float32:
+            the embedding to compare with `transform(X)` or to cluster another
+            way (e.g. a Gaussian mixture on its UMAP).
         sda_: The greedily pretrained `StackedDenoisingAutoencoder` (also
             fine-tuned when `unroll=False`; DEC trains a copy of its encoder).
         autoencoder_: The fine-tuned deep autoencoder (`keras.Model`).
@@ -199,6 +203,7 @@ class DeepEmbeddedClustering(
         codes = predict_in_batches(encoder, X, self.batch_size)
         kmeans = KMeans(n_clusters, n_init=self.n_init, random_state=seed)
         self.kmeans_labels_ = kmeans.fit_predict(codes).astype(np.intp)
+        self.autoencoder_code_ = codes
         result = refine_clusters(
             encoder, X, kmeans.cluster_centers_, alpha=self.alpha,
             optimizer=keras.optimizers.SGD(learning_rate=self.cluster_learning_rate, momentum=0.9),
