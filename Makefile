@@ -40,7 +40,12 @@ test: $(STAMP)
 	if [ -n "$$failed" ]; then echo "FAILED on:$$failed"; exit 1; fi; \
 	echo "all backends passed: $(BACKENDS)"
 
-bench: $(STAMP)
+BENCH_STAMP := $(VENV)/.tiedae-bench-installed
+$(BENCH_STAMP): $(STAMP) requirements-bench.lock
+	$(PY) -m pip install --quiet -r requirements-bench.lock -c requirements.lock
+	touch $@
+
+bench: $(BENCH_STAMP)
 	dpkg -s dataset-fashion-mnist >/dev/null 2>&1 || apt-get install -y dataset-fashion-mnist \
 		|| (apt-get update && apt-get install -y dataset-fashion-mnist)
 	$(PY) -m benchmarks.run $(BENCH_ARGS)

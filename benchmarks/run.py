@@ -76,7 +76,8 @@ MODES = {
                        "pretrain_epochs": 2, "finetune_epochs": 2, "finetune_optimizer": "adam",
                        "finetune_learning_rate": 1e-3, "kernel_initializer": "glorot_uniform",
                        "n_clusters": 10, "kmeans_n_init": 3, "baseline_n_init": 3,
-                       "dec_max_iter": 200, "dec_update_interval": 50, "dec_tol": 0.001},
+                       "dec_max_iter": 200, "dec_update_interval": 50, "dec_tol": 0.001,
+                       "umap_neighbors": 20},
         "semi": {"seeds": 2, "n_pretrain": 10000, "n_test": 2000, "layer_sizes": [500, 500, 500],
                  "pretrain_epochs": 2, "few_labels": [100, 1000], "semi_epochs": 2,
                  "reconstruction_weight": 1.0, "labeled_fraction": 0.25,
@@ -122,7 +123,9 @@ MODES = {
                        "pretrain_epochs": 10, "finetune_epochs": 10, "finetune_optimizer": "adam",
                        "finetune_learning_rate": 1e-3, "kernel_initializer": "glorot_uniform",
                        "n_clusters": 10, "kmeans_n_init": 10, "baseline_n_init": 10,
-                       "dec_max_iter": 2000, "dec_update_interval": 140, "dec_tol": 0.001},
+                       "dec_max_iter": 2000, "dec_update_interval": 140, "dec_tol": 0.001,
+                       # N2D's published UMAP settings (umap_dim = clusters, min_dist 0).
+                       "umap_neighbors": 20},
         # The quality section's stacks (same seeds, images and recipe).
         "semi": {"seeds": 5, "n_pretrain": 60000, "n_test": 10000,
                  "layer_sizes": [1000, 1000, 1000], "pretrain_epochs": 10,
