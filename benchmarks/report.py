@@ -717,6 +717,19 @@ MISS_REASONS = {
         "images do, with this section's Adam schedule as well as with semi-supervised "
         "fine-tuning (the *semi_shifted* section, same stacks and labelled images)."
     ),
+    # Before the short recipe's reason, whose text N2D's target contains too.
+    "UMAP of that code": (
+        "N2D raises NMI above every other row (0.659, against 0.609 for DEC) but not accuracy "
+        "(57.83%, against 58.45% for DEC), and the same UMAP and mixture on the raw pixels "
+        "reach 60.23% accuracy (NMI 0.648): this recipe's short-trained code helps UMAP "
+        "separate the classes (NMI) without helping it match the ten labels one to one "
+        "(accuracy). N2D's published runs train the autoencoder for 1,000 epochs on all "
+        "70,000 images, against 10 greedy and 10 end-to-end epochs on 60,000 here; a longer "
+        "training is the lever to try, as for the rows above. The UMAP settings are N2D's and "
+        "were not tuned: on one seed's code (an exploration outside this benchmark, the code "
+        "trained under TensorFlow) 10 neighbours instead of 20 gave 64.6% against 61.5%, but "
+        "choosing them by the labels would tune on the images being scored."
+    ),
     # Before the generic clustering rows: the CPU section's short recipe has its own cause.
     "(short CPU recipe": (
         "this recipe is sized for 2 cores, not for the target: 10 greedy epochs per layer and "
@@ -748,8 +761,10 @@ MISS_REASONS = {
     "k-means on the code": (
         "the 1,000-wide sigmoid code of this classification stack was not built for clustering; "
         "it does only slightly better than raw pixels or PCA. The clustering section below "
-        "measures `DeepEmbeddedClustering` (DEC's 500-500-2000-10 stack) with a short recipe, and the "
-        "GPU clustering section with DEC-keras's long one, where DEC meets the target."
+        "measures `DeepEmbeddedClustering` (DEC's 500-500-2000-10 stack) with a short recipe, "
+        "and N2D (a Gaussian mixture on the UMAP of that code), which raises NMI but not "
+        "accuracy; the GPU clustering section runs DEC-keras's long recipe, where DEC meets "
+        "the target."
     ),
 }
 
@@ -877,31 +892,36 @@ def miss_reason(what):
 # DEC-keras's own Fashion-MNIST results (results/exp1/results.csv of its repository: 10 trials
 # of its run_exp.py recipe on all 70,000 images): mean accuracy and NMI.
 DEC_KERAS_FMNIST = {"autoencoder + k-means": (0.606, 0.637), "DEC": (0.618, 0.651)}
+N2D_ROW = "UMAP of that code + Gaussian mixture"  # benchmarks.deep_clustering.N2D, unqualified
 
 
 def deep_clustering_lines(section, title):
     """A `benchmarks.deep_clustering` section: each recipe's tables, then the recipes and
     DEC-keras's published numbers side by side."""
     lines = quality_lines(section, title)
+    tables = [run["payload"]["tables"][0] for run in section.get("runs", [])
+              if run.get("payload", {}).get("tables")]
+    by_recipe = [{row["method"].split(" (")[0]: row for row in table["rows"]} for table in tables]
+    # (column title, row name): N2D's columns only where some recipe measured it.
+    columns = [("AE + k-means", "autoencoder + k-means"), ("DEC", "DEC refinement of that code")]
+    if any(N2D_ROW in rows for rows in by_recipe):
+        columns.append(("N2D", N2D_ROW))
     summary = []
-    for run in section.get("runs", []):
-        p = run.get("payload", {})
-        if not p.get("tables"):
-            continue
-        rows = {row["method"].split(" (")[0]: row for row in p["tables"][0]["rows"]}
-        cells = [p["tables"][0]["title"].split(": ", 1)[-1]]  # the recipe
-        for name in ("autoencoder + k-means", "DEC refinement of that code"):
+    for table, rows in zip(tables, by_recipe):
+        cells = [table["title"].split(": ", 1)[-1]]  # the recipe
+        for _, name in columns:
             row = rows.get(name, {})
             cells += [_pm(row.get("accuracy", [])), _pm(row.get("NMI", []), pct=False)]
         summary.append(cells)
     if summary:
         lines += ["### Recipes side by side", ""]
-        for name, (acc, nmi) in DEC_KERAS_FMNIST.items():
-            summary.append([f"DEC-keras, published ({name}, 10 trials)", *(
-                [f"{acc:.2%}", f"{nmi:.3f}", "", ""] if name != "DEC" else
-                ["", "", f"{acc:.2%}", f"{nmi:.3f}"])])
-        lines.append(_table(["recipe", "AE + k-means accuracy", "AE + k-means NMI",
-                             "DEC accuracy", "DEC NMI"], summary))
+        for name, scores in DEC_KERAS_FMNIST.items():
+            cells = [""] * (2 * len(columns))
+            at = 2 * [title for title, _ in columns].index(name.replace("autoencoder", "AE"))
+            cells[at:at + 2] = [f"{scores[0]:.2%}", f"{scores[1]:.3f}"]
+            summary.append([f"DEC-keras, published ({name}, 10 trials)", *cells])
+        lines.append(_table(["recipe", *(f"{title} {score}" for title, _ in columns
+                                          for score in ("accuracy", "NMI"))], summary))
         lines.append("")
     return lines + [""]
 

@@ -166,3 +166,79 @@ def test_shifted_section_is_compared_seed_by_seed_with_semi_and_quality():
     stored["semi"]["mode"] = "quick"
     assert shifted_against_unshifted(stored) == []
     assert shifted_against_unshifted({"semi_shifted": stored["semi_shifted"]}) == []
+
+
+class FakeUMAP:
+    """Stands in for umap.UMAP (a bench-only dependency): records its arguments, and embeds
+    by keeping the first `n_components` features."""
+
+    calls = []
+
+    def __init__(self, **kwargs):
+        self.kwargs = kwargs
+        FakeUMAP.calls.append(kwargs)
+
+    def fit_transform(self, x):
+        self.kwargs["n_rows"] = len(x)
+        return x[:, : self.kwargs["n_components"]]
+
+
+def test_clustering_section_measures_n2d_on_the_code_before_refinement(monkeypatch):
+    import sys
+    import types
+
+    import numpy as np
+    from sklearn.datasets import make_blobs
+    from sklearn.metrics import adjusted_rand_score
+
+    import tiedae.estimators
+    from benchmarks import deep_clustering
+    from benchmarks.report import miss_reason
+    from benchmarks.run import MODES
+
+    code, y = make_blobs(300, n_features=10, centers=10, cluster_std=0.3, random_state=0)
+    x = np.random.default_rng(0).random((300, 784)).astype(np.float32)
+
+    class FakeDEC:
+        def __init__(self, n_clusters, **kwargs):
+            self.random_state = kwargs["random_state"]
+
+        def fit(self, X):
+            self.autoencoder_code_ = code.astype(np.float32)
+            self.kmeans_labels_ = self.labels_ = y
+            self.n_iter_, self.converged_ = 7, True
+            self.finetune_history_ = {"loss": [0.1]}
+            return self
+
+    monkeypatch.setattr(tiedae.estimators, "DeepEmbeddedClustering", FakeDEC)
+    monkeypatch.setitem(sys.modules, "umap", types.SimpleNamespace(UMAP=FakeUMAP))
+    FakeUMAP.calls.clear()
+    settings = {**MODES["quick"]["clustering"], "n_images": 300}
+    data = ((x, y), (x[:0], y[:0]))
+    out = {"pretrain_seconds": [], "dec_steps": [], "dec_converged": [],
+           "finetune_final_loss": [], "clustering": {}}
+    deep_clustering.run_seed(3, data, settings, out, log=lambda line: None)
+    # N2D embeds the autoencoder's code, its baseline the pixels, with N2D's settings.
+    assert [call["n_rows"] for call in FakeUMAP.calls] == [300, 300]
+    assert all(call == {"n_neighbors": 20, "min_dist": 0.0, "n_components": 10,
+                        "random_state": 3, "n_rows": 300} for call in FakeUMAP.calls)
+    # The mixture on the (here: identity) embedding of well-separated blobs finds them.
+    n2d = out["clustering"][deep_clustering.N2D]["accuracy"]
+    assert n2d == [pytest.approx(1.0)]
+    labels = deep_clustering.umap_mixture_labels(code, settings, seed=0)
+    assert adjusted_rand_score(y, labels) == pytest.approx(1.0)
+    assert set(out["umap_seconds"]) == {deep_clustering.N2D, deep_clustering.N2D_RAW}
+    # It is a target row with its own explanation, and a recipe without the setting skips it.
+    [_, _, n2d_target] = targets_met(deep_clustering.targets(out, settings))
+    assert deep_clustering.N2D in n2d_target["what"] and n2d_target["met"]
+    ae_why = miss_reason(targets_met(deep_clustering.targets(out, settings))[0]["what"])
+    assert miss_reason(n2d_target["what"]) != ae_why
+    FakeUMAP.calls.clear()
+    plain = {"pretrain_seconds": [], "dec_steps": [], "dec_converged": [],
+             "finetune_final_loss": [], "clustering": {}}
+    deep_clustering.run_seed(3, data, {k: v for k, v in settings.items()
+                                       if k != "umap_neighbors"}, plain, log=lambda line: None)
+    assert not FakeUMAP.calls and deep_clustering.N2D not in plain["clustering"]
+    assert "N2D" not in deep_clustering.describe({**MODES["full"]["clustering"],
+                                                  "umap_neighbors": None})
+    assert "N2D" in deep_clustering.describe(MODES["full"]["clustering"])
