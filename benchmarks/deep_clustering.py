@@ -31,12 +31,9 @@ import numpy as np  # noqa: E402
 from sklearn.decomposition import PCA  # noqa: E402
 
 from benchmarks.quality import add_clustering_scores, kmeans_rows  # noqa: E402
+from benchmarks.row_names import AE_KMEANS, DEC, N2D, N2D_RAW  # noqa: E402
 from benchmarks.seeded import mean_seconds_note, run_seeded  # noqa: E402
 
-AE_KMEANS = "autoencoder + k-means (tiedae, 10-d code)"
-DEC = "DEC refinement of that code (tiedae)"
-N2D = "UMAP of that code + Gaussian mixture (N2D)"
-N2D_RAW = "UMAP of raw pixels + Gaussian mixture"
 ROWS = [AE_KMEANS, DEC, N2D]
 
 

@@ -35,7 +35,7 @@ from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.metrics import normalized_mutual_info_score  # noqa: E402
 from sklearn.neural_network import MLPClassifier  # noqa: E402
 
-from benchmarks.few_label_rows import FINE_TUNED, RANDOM_INIT  # noqa: E402
+from benchmarks.row_names import FINE_TUNED, RANDOM_INIT  # noqa: E402
 from benchmarks.metrics import clustering_accuracy  # noqa: E402
 from benchmarks.seeded import mean_seconds_note, run_seeded  # noqa: E402
 

@@ -28,7 +28,7 @@ from benchmarks._util import quiet_backends
 quiet_backends()
 
 from benchmarks.data import shifted_copies  # noqa: E402
-from benchmarks.few_label_rows import (  # noqa: E402
+from benchmarks.row_names import (  # noqa: E402
     CONTROL,
     PRETRAINED,
     SUPERVISED,
