@@ -31,7 +31,14 @@ import numpy as np  # noqa: E402
 from sklearn.decomposition import PCA  # noqa: E402
 
 from benchmarks.quality import add_clustering_scores, kmeans_rows  # noqa: E402
-from benchmarks.row_names import AE_KMEANS, DEC, N2D, N2D_RAW  # noqa: E402
+from benchmarks.row_names import (  # noqa: E402
+    AE_KMEANS,
+    DEC,
+    KMEANS_PCA,
+    KMEANS_RAW,
+    N2D,
+    N2D_RAW,
+)
 from benchmarks.seeded import mean_seconds_note, run_seeded  # noqa: E402
 
 ROWS = [AE_KMEANS, DEC, N2D]
@@ -72,8 +79,8 @@ def run_seed(seed, data, settings, out, log):
     add_clustering_scores(seed, DEC, y, dec.labels_, out, log)
     pca = PCA(settings["n_clusters"], random_state=seed).fit(x)
     kmeans_rows(seed, (
-        ("k-means on raw pixels", x),
-        (f"k-means on PCA-{settings['n_clusters']}", pca.transform(x)),
+        (KMEANS_RAW, x),
+        (KMEANS_PCA.format(settings["n_clusters"]), pca.transform(x)),
     ), y, settings["baseline_n_init"], out, log)
     if settings.get("umap_neighbors"):
         for name, features in ((N2D, dec.autoencoder_code_), (N2D_RAW, x)):

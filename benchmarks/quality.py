@@ -35,7 +35,13 @@ from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.metrics import normalized_mutual_info_score  # noqa: E402
 from sklearn.neural_network import MLPClassifier  # noqa: E402
 
-from benchmarks.row_names import FINE_TUNED, RANDOM_INIT  # noqa: E402
+from benchmarks.row_names import (  # noqa: E402
+    FINE_TUNED,
+    KMEANS_PCA,
+    KMEANS_RAW,
+    KMEANS_SDA_CODE,
+    RANDOM_INIT,
+)
 from benchmarks.metrics import clustering_accuracy  # noqa: E402
 from benchmarks.seeded import mean_seconds_note, run_seeded  # noqa: E402
 
@@ -194,9 +200,9 @@ def run_seed(seed, data, settings, out, log):
     # Clustering of the test images.
     pca = PCA(50, random_state=seed).fit(x_pre)
     kmeans_rows(seed, (
-        ("k-means on SdA code", sda.transform(x_test)),
-        ("k-means on raw pixels", x_test),
-        ("k-means on PCA-50", pca.transform(x_test)),
+        (KMEANS_SDA_CODE, sda.transform(x_test)),
+        (KMEANS_RAW, x_test),
+        (KMEANS_PCA.format(pca.n_components), pca.transform(x_test)),
     ), y_test, settings.get("kmeans_n_init", 10), out, log)
 
     # All labels (or the mode's subsample of them).
@@ -312,7 +318,7 @@ def evaluate_targets(out, settings=None):
         targets.append({"what": "all labels, pretrained network test accuracy >= 90%",
                         "measured": mean(out["all_labels"][pre]), "target": 0.90})
     targets += few_label_targets(out["few_labels"], pre, ctl)
-    code = "k-means on SdA code"
+    code = KMEANS_SDA_CODE
     if code in out["clustering"]:
         targets.append({"what": "k-means on the code, clustering accuracy >= 62%",
                         "measured": mean(out["clustering"][code]["accuracy"]), "target": 0.62})

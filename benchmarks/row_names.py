@@ -16,6 +16,11 @@ CONTROL = "same network and training, random init"
 SUPERVISED = "SdA pretrained, fine-tuned ({})"
 SUPERVISED_CONTROL = "same network and schedule ({}), random init"
 
+# quality and deep_clustering: k-means baselines (PCA's row names its number of components),
+# and quality's k-means on the pretrained stack's code.
+KMEANS_RAW = "k-means on raw pixels"
+KMEANS_PCA = "k-means on PCA-{}"
+KMEANS_SDA_CODE = "k-means on SdA code"
 # deep_clustering: `DeepEmbeddedClustering`'s k-means and DEC clusters, N2D on its code
 # (`autoencoder_code_`), and N2D's baseline.
 AE_KMEANS = "autoencoder + k-means (tiedae, 10-d code)"
