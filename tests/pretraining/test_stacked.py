@@ -638,8 +638,23 @@ def test_kernel_initializer_dict_is_seeded_per_layer(digits):
     assert 0.04 < to_numpy(normal.autoencoder_.kernels[0]).std() < 0.06
 
 
+def test_deterministic_kernel_initializers_need_no_seed(digits):
+    x = digits[0][:64]
+    identity = StackedDenoisingAutoencoder(
+        [64], kernel_initializer="identity", epochs=0, seed=7, verbose=0
+    ).pretrain(x)
+    np.testing.assert_array_equal(to_numpy(identity.autoencoder_.kernels[0]), np.eye(64))
+    constant = StackedDenoisingAutoencoder(
+        [16, 8], kernel_initializer={"class_name": "Constant", "config": {"value": 0.25}},
+        epochs=0, seed=7, verbose=0,
+    ).pretrain(x)
+    for kernel in constant.autoencoder_.kernels:
+        np.testing.assert_array_equal(to_numpy(kernel), np.full(kernel.shape, 0.25))
+
+
 @pytest.mark.parametrize("initializer", [
     "nope",
+    "constant",  # its config needs a value
     {"class_name": "Nope"},
     {"class_name": "VarianceScaling", "config": {"bogus": 1}},
     {"class_name": "VarianceScaling", "config": [1]},

@@ -6,6 +6,7 @@ constructor arguments, so that a stack's `get_config()` stays plain JSON.
 """
 
 import copy
+import inspect
 
 import keras
 
@@ -35,10 +36,13 @@ def _from_spec(description, name, example, get, **overrides):
     config = {**spec.get("config", {}), **overrides}
     try:
         return get({"class_name": spec["class_name"], "config": config})
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, KeyError) as exc:  # KeyError: a required config entry
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if isinstance(exc, KeyError):
+            reason = f"its config needs {reason}"
         raise ValueError(
             f"`{name}` {description!r} does not describe a Keras object that takes "
-            f"{sorted(config)} ({str(exc).splitlines()[0]}); use e.g. {example}."
+            f"{sorted(config)} ({reason}); use e.g. {example}."
         ) from None
 
 
@@ -60,6 +64,18 @@ def make_optimizer(optimizer, learning_rate):
 
 
 def make_initializer(initializer, seed):
-    """A new Keras initializer described by `initializer`, seeded with `seed`."""
-    return _from_spec(initializer, "kernel_initializer", INITIALIZER_EXAMPLE,
-                      keras.initializers.get, seed=int(seed))
+    """A new Keras initializer described by `initializer`, seeded with `seed` when it draws
+    random numbers (deterministic ones such as "identity" or "zeros" take no seed)."""
+    spec = check_spec(initializer, "kernel_initializer", INITIALIZER_EXAMPLE)
+    overrides = {"seed": int(seed)} if _takes_seed(spec) else {}
+    return _from_spec(spec, "kernel_initializer", INITIALIZER_EXAMPLE, keras.initializers.get,
+                      **overrides)
+
+
+def _takes_seed(spec):
+    spec = spec if isinstance(spec, dict) else {"class_name": spec}
+    try:  # a probe without the seed: only its class matters
+        initializer = keras.initializers.get({"config": {}, **spec})
+    except Exception:  # noqa: BLE001 - `_from_spec` reports what is wrong, seed included
+        return True
+    return "seed" in inspect.signature(type(initializer)).parameters
