@@ -102,3 +102,11 @@ def test_labels_from_text_with_header_and_length_check(tmp_path):
 def test_labels_from_npy_column_vector(tmp_path):
     np.save(tmp_path / "y.npy", np.array([[1], [0], [1]]))
     np.testing.assert_array_equal(load_labels(tmp_path / "y.npy"), [1, 0, 1])
+
+
+def test_text_labels_without_header_keep_their_first_label_when_rows_match(tmp_path):
+    (tmp_path / "y.txt").write_text("cat\ndog\ncat\n")
+    np.testing.assert_array_equal(load_labels(tmp_path / "y.txt", n_rows=3), ["cat", "dog", "cat"])
+    # One more row than the data: the first is a header.
+    (tmp_path / "h.txt").write_text("animal\ncat\ndog\ncat\n")
+    np.testing.assert_array_equal(load_labels(tmp_path / "h.txt", n_rows=3), ["cat", "dog", "cat"])

@@ -5,6 +5,7 @@ renamed into place with `os.replace`, which is atomic on POSIX and Windows.
 """
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -20,12 +21,17 @@ def atomic_path(path):
     The suffix of `path` is kept, since some writers (Keras, NumPy) insist on it.
     """
     path = os.fspath(path)
+    if path.endswith(("/", os.sep)) or os.path.isdir(path):
+        raise IsADirectoryError(errno.EISDIR, "is a folder; give a file name", path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     base = os.path.basename(path)
     suffix = "".join(base.partition(".")[1:]) if "." in base else ""
     fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=f".tmp{suffix}", dir=folder)
     os.close(fd)
+    # mkstemp makes the file private (0600); the result should get the mode any new file
+    # gets under the user's umask.
+    os.chmod(tmp, 0o666 & ~_current_umask())
     try:
         yield tmp
         _flush_to_disk(tmp)  # so a crash after the rename cannot leave an empty file
@@ -34,6 +40,12 @@ def atomic_path(path):
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
         raise
+
+
+def _current_umask():
+    mask = os.umask(0o022)  # reading the umask means setting it: put it straight back
+    os.umask(mask)
+    return mask
 
 
 def _flush_to_disk(path):
@@ -53,13 +65,16 @@ def write_json(path, obj):
 
 def save_npz(path, arrays):
     """Write a dict of arrays to an `.npz` file atomically."""
-    with atomic_path(path) as tmp:
-        np.savez(tmp, **arrays)
+    # Through an open handle: given a name, NumPy appends its own suffix when it is missing,
+    # and would write beside the temporary file instead of into it.
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, **arrays)
 
 
 def save_npy(path, array):
-    with atomic_path(path) as tmp:
-        np.save(tmp, np.asarray(array))
+    """Write one array in NumPy's `.npy` format atomically, to exactly `path`."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.save(handle, np.asarray(array))
 
 
 def save_keras_model(path, model):

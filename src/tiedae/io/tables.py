@@ -124,7 +124,12 @@ def check_matrix(X, source="input"):
 
 
 def load_labels(path, n_rows=None):
-    """Load a label vector from .npy, .npz (array 'y' or the only one) or a text file."""
+    """Load a label vector from .npy, .npz (array 'y' or the only one) or a text file.
+
+    A text file holds one label per row (the last column). A non-numeric first row is a
+    header when the labels below it are numbers; above text labels it is one unless the
+    file has exactly `n_rows` rows.
+    """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise DataError(f"labels file {path!r} does not exist; check the path.")
@@ -139,8 +144,10 @@ def load_labels(path, n_rows=None):
         else:
             with open(path, newline="", encoding="utf-8") as handle:
                 rows = [row for row in csv.reader(handle, _dialect(path)) if row]
-            if rows and not _is_number(rows[0][-1]):
-                rows = rows[1:]  # a header
+            if rows and not _is_number(rows[0][-1]) and (
+                all(_is_number(row[-1]) for row in rows[1:]) or len(rows) != n_rows
+            ):
+                rows = rows[1:]  # a header; text labels may have none
             y = np.array([row[-1].strip() for row in rows])
             y = _as_numeric_if_possible(y)
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
