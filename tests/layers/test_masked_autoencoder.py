@@ -362,3 +362,9 @@ def test_clear_errors_for_bad_adjacencies():
         MaskedLayerAutoencoder(np.ones((2, 3, 4)))
     with pytest.raises(ValueError, match="layer_sizes"):
         MaskedLayerAutoencoder(np.ones((3, 2)), layer_sizes=[0])
+    gene_sets = tiedae.gene_set_adjacency({"s": ["a", "b"]}, ["a", "b", "c"])
+    with pytest.raises(ValueError, match=r"pass its `\.adjacency`"):
+        MaskedLayerAutoencoder(gene_sets)
+    layer = MaskedLayerAutoencoder(gene_sets.adjacency)
+    build_model(layer, 3)
+    np.testing.assert_array_equal(to_numpy(layer.connection_mask()), [[1], [1], [0]])

@@ -55,6 +55,11 @@ class _MaskSpec:
 
 def _pack_adjacency(matrix, name):
     """Validate one 0/1 matrix (array-like or scipy.sparse) and pack it into a `_MaskSpec`."""
+    if hasattr(matrix, "adjacency") and hasattr(matrix, "set_names"):
+        raise ValueError(
+            f"`{name}` received the whole result of `gmt_adjacency`/`gene_set_adjacency`; "
+            "pass its `.adjacency` (its `set_names` name the layer's units)."
+        )
     if scipy.sparse.issparse(matrix):
         coo = scipy.sparse.coo_matrix(matrix, copy=True)  # duplicates summed below
         coo.sum_duplicates()
