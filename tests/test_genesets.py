@@ -129,3 +129,12 @@ def test_gzipped_and_windows_line_endings(tmp_path):
     with open(GMT, "rb") as src, gzip.open(packed, "wb") as dst:
         shutil.copyfileobj(src, dst)
     assert read_gmt(crlf) == read_gmt(GMT) == read_gmt(packed)
+
+
+def test_read_gmt_refuses_binary_files_in_plain_words(tmp_path):
+    np.save(tmp_path / "x.npy", np.arange(3.0))
+    with pytest.raises(ValueError, match="not a GMT text file.*UTF-8 text"):
+        read_gmt(tmp_path / "x.npy")
+    (tmp_path / "sets.gmt.gz").write_bytes(b"not gzip")
+    with pytest.raises(ValueError, match="not a GMT text file"):
+        read_gmt(tmp_path / "sets.gmt.gz")

@@ -107,28 +107,38 @@ def read_gmt(path):
     a description field and for a set name used twice.
     """
     opener = gzip.open if os.fspath(path).endswith(".gz") else open
+    try:
+        with opener(path, "rt", encoding="utf-8") as handle:
+            return _parse_gmt(handle, path)
+    except (UnicodeDecodeError, gzip.BadGzipFile, EOFError) as error:
+        raise ValueError(
+            f"{path}: not a GMT text file ({error}); a GMT file is UTF-8 text, one gene set "
+            "per line ('name<TAB>description<TAB>gene...'), optionally gzipped (.gz)."
+        ) from None
+
+
+def _parse_gmt(handle, path):
     gene_sets, seen = [], {}
-    with opener(path, "rt", encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            line = line.rstrip("\r\n")
-            if not line.strip():
-                continue
-            fields = line.split("\t")
-            if len(fields) < 2 or not fields[0].strip():
-                raise ValueError(
-                    f"{path}, line {number}: a GMT line must be "
-                    "'name<TAB>description<TAB>gene...'; received "
-                    f"{line[:80]!r}."
-                )
-            name = fields[0].strip()
-            if name in seen:
-                raise ValueError(
-                    f"{path}: gene set {name!r} is defined twice (lines {seen[name]} "
-                    f"and {number}); set names must be unique."
-                )
-            seen[name] = number
-            genes = dict.fromkeys(g.strip() for g in fields[2:] if g.strip())
-            gene_sets.append(GeneSet(name, fields[1].strip(), tuple(genes)))
+    for number, line in enumerate(handle, start=1):
+        line = line.rstrip("\r\n")
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        if len(fields) < 2 or not fields[0].strip():
+            raise ValueError(
+                f"{path}, line {number}: a GMT line must be "
+                "'name<TAB>description<TAB>gene...'; received "
+                f"{line[:80]!r}."
+            )
+        name = fields[0].strip()
+        if name in seen:
+            raise ValueError(
+                f"{path}: gene set {name!r} is defined twice (lines {seen[name]} "
+                f"and {number}); set names must be unique."
+            )
+        seen[name] = number
+        genes = dict.fromkeys(g.strip() for g in fields[2:] if g.strip())
+        gene_sets.append(GeneSet(name, fields[1].strip(), tuple(genes)))
     return gene_sets
 
 

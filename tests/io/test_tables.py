@@ -110,3 +110,17 @@ def test_text_labels_without_header_keep_their_first_label_when_rows_match(tmp_p
     # One more row than the data: the first is a header.
     (tmp_path / "h.txt").write_text("animal\ncat\ndog\ncat\n")
     np.testing.assert_array_equal(load_labels(tmp_path / "h.txt", n_rows=3), ["cat", "dog", "cat"])
+
+
+def test_a_file_that_is_not_npy_is_named_as_such(tmp_path):
+    (tmp_path / "x.npy").write_bytes(b"not a numpy file at all")
+    with pytest.raises(DataError, match=r"is not a NumPy \.npy file .*numpy\.save"):
+        load_matrix(tmp_path / "x.npy")
+
+
+def test_a_semicolon_separated_csv_is_named_as_such_and_long_cells_are_shortened(tmp_path):
+    row = ";".join(["0.5"] * 30)
+    (tmp_path / "x.csv").write_text(f"{row}\n{row}\n")
+    with pytest.raises(DataError, match="separated by ';'.*convert it") as error:
+        load_matrix(tmp_path / "x.csv")
+    assert row not in str(error.value) and "..." in str(error.value)

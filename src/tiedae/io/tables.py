@@ -1,5 +1,6 @@
 """Read feature matrices and labels from .npy, .npz, .csv, .tsv, .h5ad and .mtx files."""
 
+import contextlib
 import csv
 import os
 import zipfile
@@ -167,10 +168,21 @@ def _load_npy(path, mmap):
     try:
         return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
     except (OSError, ValueError, EOFError) as err:
+        if not _has_npy_magic(path):  # NumPy then guesses "pickled data", which misleads
+            raise DataError(
+                f"{path!r} is not a NumPy .npy file (it lacks the .npy header); save the "
+                "array with numpy.save, or give the file its real extension."
+            ) from None
         raise DataError(
             f"cannot read {path!r} as .npy ({err}); the file may be truncated or "
             "not a NumPy array (object arrays are refused for safety)."
         ) from None
+
+
+def _has_npy_magic(path):
+    with contextlib.suppress(OSError), open(path, "rb") as handle:
+        return handle.read(6) == b"\x93NUMPY"
+    return True  # unreadable: the OSError itself is the better message
 
 
 def _load_npz(path):
@@ -228,10 +240,16 @@ def _load_delimited(path, label_column):
                 values.append(float(cell))
             except ValueError:
                 column = header[c] if header else c
+                other = next((sep for sep in ";|," if sep in cell), None)
+                hint = (
+                    f"the file seems to be separated by {other!r}, but .csv and .txt files "
+                    "are read comma-separated (.tsv: tab-separated); convert it"
+                    if other and len(row) == 1
+                    else "fix the cell or name the label column with --label-column"
+                )
                 raise DataError(
-                    f"{path!r}: non-numeric value {cell!r} at row "
-                    f"{r + 1 + (header is not None)}, column {column!r}; fix the cell "
-                    "or name the label column with --label-column."
+                    f"{path!r}: non-numeric value {_shorten(cell)!r} at row "
+                    f"{r + 1 + (header is not None)}, column {_shorten(str(column))!r}; {hint}."
                 ) from None
         features.append(values)
     X = np.asarray(features, dtype=np.float32)
@@ -265,6 +283,10 @@ def _has_header(first_row, label_column):
         return True
     skip = None if label_column is None else int(label_column) % len(first_row)
     return any(not _is_number(cell) for i, cell in enumerate(first_row) if i != skip)
+
+
+def _shorten(text, limit=40):
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _dialect(path):
