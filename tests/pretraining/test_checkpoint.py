@@ -163,8 +163,7 @@ def test_a_failed_write_leaves_the_previous_file_and_no_temporary(tmp_path, monk
     save_npz(path, {"kernel": np.ones(3)})
 
     def broken_savez(file, **arrays):
-        with open(file, "wb") as handle:
-            handle.write(b"half a file")
+        file.write(b"half a file")  # an open handle on the temporary file
         raise OSError("disk full")
 
     monkeypatch.setattr(atomic_module.np, "savez", broken_savez)
