@@ -139,3 +139,34 @@ def test_gene_sets_as_mapping_and_no_finetuning(rng):
         tiedae.sc.fit(adata, [2], gene_sets=sets, finetune_epochs=1, **FAST)
     with pytest.raises(ValueError, match="key_added"):
         tiedae.sc.fit(adata, [2], key_added="", **FAST)
+
+
+def test_functions_refuse_what_is_not_an_anndata_object(rng):
+    x = _counts(rng, n=10)
+    model = tiedae.sc.fit(_adata(_counts(rng)), [3], **FAST)
+    for call, name in [
+        (lambda: tiedae.sc.fit(np.ones((5, 5)), [2], **FAST), "fit"),
+        (lambda: tiedae.sc.fit(sp.csr_matrix(x), [2], **FAST), "fit"),
+        (lambda: tiedae.sc.embed(x, model), "embed"),
+        (lambda: tiedae.sc.annotate(x, model, np.zeros((10, 3))), "annotate"),
+    ]:
+        with pytest.raises(ValueError, match=f"tiedae.sc.{name} expects an AnnData object") as e:
+            call()
+        assert "received numpy.ndarray" in str(e.value) or "scipy.sparse" in str(e.value)
+
+
+def test_layer_sizes_a_bare_int_is_one_layer_and_bad_sizes_are_named(rng):
+    # As StackedDenoisingAutoencoder takes it.
+    adata = _adata(_counts(rng))
+    model = tiedae.sc.fit(adata, 3, **FAST)
+    assert model.stack.layer_sizes == [3] and adata.obsm["X_tiedae"].shape == (60, 3)
+    assert list(adata.uns["tiedae"]["params"]["layer_sizes"]) == [3]
+    for sizes in ([], [3, 0], [3, 1.5], "3", None, -2):
+        with pytest.raises(ValueError, match="`layer_sizes` must"):
+            tiedae.sc.fit(_adata(_counts(rng)), sizes, **FAST)
+    # With gene sets the list may be empty; a bare int is still one layer after them.
+    sets = {"A": GENES[:8], "B": GENES[8:]}
+    model = tiedae.sc.fit(_adata(_counts(rng)), 1, gene_sets=sets, **FAST)
+    assert model.stack.layer_sizes == [2, 1]
+    with pytest.raises(ValueError, match="`layer_sizes` must"):
+        tiedae.sc.fit(_adata(_counts(rng)), [0], gene_sets=sets, **FAST)

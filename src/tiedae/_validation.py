@@ -5,6 +5,7 @@ it received and what is accepted, so a user never has to read a backend
 traceback to find a typo.
 """
 
+import math
 import numbers
 
 
@@ -63,9 +64,10 @@ def check_non_negative(value, name):
 
 
 def check_positive(value, name):
-    """Return `value` as a positive float or raise `ValueError`."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
-        raise ValueError(f"`{name}` must be a positive number; received {value!r}.")
+    """Return `value` as a positive, finite float or raise `ValueError`."""
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0
+            or not math.isfinite(value)):
+        raise ValueError(f"`{name}` must be a positive, finite number; received {value!r}.")
     return float(value)
 
 
@@ -73,6 +75,13 @@ def check_positive_int(value, name):
     """Return `value` as a positive int or raise `ValueError`."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"`{name}` must be a positive integer; received {value!r}.")
+    return int(value)
+
+
+def check_non_negative_int(value, name):
+    """Return `value` as a non-negative int or raise `ValueError`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"`{name}` must be a non-negative integer; received {value!r}.")
     return int(value)
 
 

@@ -25,8 +25,10 @@ import zipfile
 import keras
 import numpy as np
 
+from tiedae._validation import check_layer_sizes
 from tiedae.genesets import gene_set_adjacency, read_gmt
 from tiedae.io.anndata import matrix_of
+from tiedae.io.errors import DataError
 from tiedae.layers.masked_autoencoder import MaskedLayerAutoencoder
 from tiedae.preprocessing import DEFAULT_TARGET_SUM, CountPreprocessing
 from tiedae.pretraining.stacked import StackedDenoisingAutoencoder
@@ -158,6 +160,34 @@ class SingleCellAutoencoder:
         )
 
 
+def _check_anndata(adata, function):
+    """Raise `DataError` (a `ValueError`) unless `adata` is an `anndata.AnnData`."""
+    try:
+        from anndata import AnnData
+    except ImportError:  # then `adata` cannot be one
+        AnnData = None
+    if AnnData is None or not isinstance(adata, AnnData):
+        kind = f"{type(adata).__module__}.{type(adata).__qualname__}"
+        raise DataError(
+            f"tiedae.sc.{function} expects an AnnData object (anndata.AnnData, cells x genes); "
+            f"received {kind}. Wrap a matrix as anndata.AnnData(X), or use "
+            "tiedae.StackedDenoisingAutoencoder or tiedae.TiedAutoencoderTransformer "
+            "on the matrix itself."
+        )
+
+
+def _layer_sizes(layer_sizes, gene_sets):
+    """`layer_sizes` as a list of positive ints (a bare int is one layer, as in
+    `StackedDenoisingAutoencoder`); with gene sets it may be empty."""
+    if gene_sets is not None and not isinstance(layer_sizes, (str, bytes)):
+        try:
+            if len(layer_sizes) == 0:
+                return []
+        except TypeError:
+            pass  # an int, or not a sequence: checked below
+    return check_layer_sizes(layer_sizes)
+
+
 def _keys(key_added):
     if not isinstance(key_added, str) or not key_added:
         raise ValueError(f"`key_added` must be a non-empty string; received {key_added!r}.")
@@ -204,8 +234,10 @@ def fit(
     Args:
         adata: An `anndata.AnnData` (in memory, or backed: its `X` is then
             streamed from disk).
-        layer_sizes: Encoder widths (after the gene-set layer, if any); the
-            last is the embedding's dimension.
+        layer_sizes: Encoder widths (after the gene-set layer, if any), a list
+            or tuple of positive ints (a bare int is one layer); the last is
+            the embedding's dimension. May be empty with `gene_sets` (the
+            gene-set layer is then the embedding).
         layer: Key of `adata.layers` to use instead of `adata.X` (e.g. "counts").
         normalize: Scale every cell to `target_sum` counts first (off by default).
         log1p: Then take `log(1 + x)` (off by default).
@@ -233,6 +265,8 @@ def fit(
         preprocessing settings), `losses` (per layer), `final_loss`, and
         `set_names` with gene sets.
     """
+    _check_anndata(adata, "fit")
+    layer_sizes = _layer_sizes(layer_sizes, gene_sets)
     _keys(key_added)  # fail before training on a bad key
     preprocessing = CountPreprocessing(normalize=normalize, log1p=log1p, target_sum=target_sum)
     x = matrix_of(adata, layer)
@@ -244,10 +278,10 @@ def fit(
         adjacency, set_names, report = _gene_set_adjacency(
             gene_sets, var_names, min_genes, case_sensitive
         )
-        stack = GeneSetStackedAutoencoder(adjacency, list(layer_sizes), **kwargs)
+        stack = GeneSetStackedAutoencoder(adjacency, layer_sizes, **kwargs)
     else:
         report = None
-        stack = StackedDenoisingAutoencoder(list(layer_sizes), **kwargs)
+        stack = StackedDenoisingAutoencoder(layer_sizes, **kwargs)
     stack.pretrain(x)
     model = SingleCellAutoencoder(stack, preprocessing, var_names, layer=layer, set_names=set_names)
     annotate(adata, model, stack.transform(x), key_added=key_added, gene_set_report=report)
@@ -265,6 +299,7 @@ def annotate(adata, model, codes, key_added="X_tiedae", gene_set_report=None):
         key_added: As in `fit`.
         gene_set_report: Optional `GeneSetReport`, summarised in `uns`.
     """
+    _check_anndata(adata, "annotate")
     obsm_key, varm_key, uns_key = _keys(key_added)
     stack = model.stack
     adata.obsm[obsm_key] = np.asarray(codes, dtype=np.float32)
@@ -305,6 +340,7 @@ def embed(adata, model, *, layer="fitted", key_added="X_tiedae", batch_size=None
     Returns:
         The embedding (also stored in `adata.obsm[key_added]`).
     """
+    _check_anndata(adata, "embed")
     obsm_key, _, _ = _keys(key_added)
     codes = model.transform(adata, layer=layer, batch_size=batch_size)
     adata.obsm[obsm_key] = codes

@@ -2,6 +2,7 @@
 
 import functools
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -469,9 +470,12 @@ def test_clusterer_without_unroll_finetunes_the_tied_stack_with_the_finetune_opt
 @pytest.mark.parametrize("kwargs, message", [
     (dict(finetune_learning_rate=0.0), "finetune_learning_rate"),
     (dict(finetune_learning_rate=-1e-3), "finetune_learning_rate"),
-    (dict(finetune_optimizer="nope"), "`optimizer`"),
-    (dict(finetune_optimizer={"class_name": "SGD", "config": {"bogus": 1}}), "`optimizer`"),
-    (dict(finetune_optimizer={"name": "sgd"}), "`optimizer`"),
+    (dict(finetune_learning_rate=float("nan")), "finetune_learning_rate"),
+    (dict(finetune_learning_rate=float("inf")), "finetune_learning_rate"),
+    (dict(finetune_optimizer="nope"), "`finetune_optimizer`"),
+    (dict(finetune_optimizer={"class_name": "SGD", "config": {"bogus": 1}}),
+     "`finetune_optimizer`"),
+    (dict(finetune_optimizer={"name": "sgd"}), "`finetune_optimizer`"),
     (dict(optimizer={"class_name": "Nope"}), "`optimizer`"),
     (dict(kernel_initializer="nope"), "`kernel_initializer`"),
     (dict(kernel_initializer={"class_name": "VarianceScaling", "config": {"bogus": 1}}),
@@ -485,3 +489,146 @@ def test_clusterer_refuses_bad_finetune_settings_before_training(kwargs, message
     x, _ = dec_blobs()
     with pytest.raises(ValueError, match=message):
         DeepEmbeddedClustering(2, **dict(DEC_TINY, epochs=1), **kwargs).fit(x[:20])
+
+
+# ------------------------------------------------- parameter validation, every estimator
+
+
+@pytest.fixture
+def no_pretraining(monkeypatch):
+    """Fail a test whose `fit` gets as far as pretraining: settings are checked first."""
+    def pretrain(*args, **kwargs):
+        raise AssertionError("pretraining started before the settings were checked")
+
+    monkeypatch.setattr(StackedDenoisingAutoencoder, "pretrain", pretrain)
+
+
+BAD_LEARNING_RATES = [-1.0, 0.0, float("nan"), float("inf"), "fast"]
+
+
+@pytest.mark.parametrize("value", BAD_LEARNING_RATES)
+@pytest.mark.parametrize("name", ["learning_rate", "finetune_learning_rate"])
+def test_classifier_refuses_non_positive_or_non_finite_learning_rates(
+    digits, no_pretraining, name, value
+):
+    x, y = digits[0][:40], digits[1][:40]
+    with pytest.raises(ValueError, match=f"`{name}` must be .*positive, finite"):
+        PretrainedMLPClassifier((4,), **dict(TINY_CLF, **{name: value})).fit(x, y)
+
+
+@pytest.mark.parametrize("value", BAD_LEARNING_RATES)
+def test_transformer_refuses_non_positive_or_non_finite_learning_rates(
+    digits, no_pretraining, value
+):
+    with pytest.raises(ValueError, match="`learning_rate` must be a positive, finite"):
+        TiedAutoencoderTransformer((4,), learning_rate=value, **TINY).fit(digits[0][:40])
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+@pytest.mark.parametrize("name", ["learning_rate", "finetune_learning_rate",
+                                  "cluster_learning_rate"])
+def test_clusterer_refuses_non_finite_learning_rates(no_pretraining, name, value):
+    x, _ = dec_blobs()
+    with pytest.raises(ValueError, match=f"`{name}` must be .*positive, finite"):
+        DeepEmbeddedClustering(2, **dict(DEC_TINY, **{name: value})).fit(x[:20])
+
+
+@pytest.mark.parametrize("make, kwargs, expected, internal", [
+    # Each message names the parameter the user passed, not the one of the
+    # helper it is handed to, and describes that parameter.
+    (lambda **kw: PretrainedMLPClassifier((4,), **dict(TINY_CLF, **kw)),
+     dict(freeze_epochs=-1), "`freeze_epochs` must be a non-negative integer", "unfreeze_after"),
+    (lambda **kw: PretrainedMLPClassifier((4,), **dict(TINY_CLF, **kw)),
+     dict(freeze_epochs=1.5), "`freeze_epochs` must be a non-negative integer", "unfreeze_after"),
+    (lambda **kw: PretrainedMLPClassifier((4,), **dict(TINY_CLF, **kw)),
+     dict(freeze_epochs=-1, reconstruction_weight=1.0), "`freeze_epochs` must be a non-negative",
+     "unfreeze_after"),
+    (lambda **kw: DeepEmbeddedClustering(2, **dict(DEC_TINY, **kw)),
+     dict(code_activation="bogus"), "`code_activation` 'bogus' is not a Keras activation",
+     "`activation`"),
+    (lambda **kw: DeepEmbeddedClustering(2, **dict(DEC_TINY, **kw)),
+     dict(activation="bogus"), "`activation` 'bogus' is not a Keras activation",
+     "code_activation"),
+    (lambda **kw: DeepEmbeddedClustering(2, **dict(DEC_TINY, **kw)),
+     dict(finetune_optimizer="bogus"), "`finetune_optimizer` 'bogus'", "`optimizer`"),
+    (lambda **kw: DeepEmbeddedClustering(2, **dict(DEC_TINY, **kw)),
+     dict(tol=-1), r"`tol` must be a number in \[0, 1\).*samples change cluster",
+     "inputs affected"),
+    (lambda **kw: DeepEmbeddedClustering(2, **dict(DEC_TINY, **kw)),
+     dict(tol=1.0), r"`tol` must be a number in \[0, 1\)", "inputs affected"),
+    (lambda **kw: DeepEmbeddedClustering(2, **dict(DEC_TINY, **kw)),
+     dict(loss="binary_crossentropy"), "through `activation` \\('relu'\\).*activation='sigmoid'",
+     "reconstruction_activation"),
+    (lambda **kw: DeepEmbeddedClustering(2, **dict(DEC_TINY, **kw)),
+     dict(loss=["mse", "bce"]), "activation='sigmoid'", "reconstruction_activation"),
+])
+def test_messages_name_the_estimators_own_parameters(no_pretraining, make, kwargs, expected,
+                                                      internal):
+    x, y = dec_blobs()
+    with pytest.raises(ValueError, match=expected) as error:
+        make(**kwargs).fit(x[:40], y[:40])
+    assert internal not in str(error.value)
+
+
+def test_clusterer_binary_crossentropy_with_sigmoid_hidden_layers_and_auto_loss(digits):
+    # With activation="sigmoid" binary cross-entropy applies to every layer.
+    x = digits[0][:128]
+    fast = dict(DEC_TINY, layer_sizes=(6, 3), epochs=1, finetune_epochs=0, max_iter=0)
+    dec = DeepEmbeddedClustering(2, **fast, loss="binary_crossentropy", activation="sigmoid")
+    assert dec.fit(x).sda_.losses_ == ["binary_crossentropy", "binary_crossentropy"]
+    # "auto" never picks it for a relu hidden layer, even when that layer's code lies
+    # in [0, 1] (inputs scaled down, a slow learning rate): the stack would refuse it
+    # mid-fit, after pretraining the layers below.
+    dec = DeepEmbeddedClustering(2, **fast, loss="auto", learning_rate=1e-4).fit(x * 0.01)
+    assert dec.sda_.losses_ == ["binary_crossentropy", "mse"]
+    assert dec.get_params()["loss"] == "auto"
+
+
+def test_classifier_warns_when_the_layers_would_never_unfreeze(digits):
+    x, y = digits[0][:128], digits[1][:128] % 3
+    with pytest.warns(UserWarning, match="freeze_epochs=5 is not less than epochs=2"):
+        clf = PretrainedMLPClassifier((8,), **dict(TINY_CLF, freeze_epochs=5)).fit(x, y)
+    # What the warning says: 2 epochs, all frozen, the pretrained layer as pretraining left it.
+    assert len(clf.history_["loss"]) == 2
+    [dense] = pretrained_layers(clf.model_)
+    np.testing.assert_array_equal(
+        to_numpy(dense.kernel), to_numpy(clf.sda_.autoencoder_.kernels[0])
+    )
+    # freeze_epochs < epochs unfreezes for the last epoch, without a warning.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="freeze_epochs", category=UserWarning)
+        clf = PretrainedMLPClassifier((8,), **dict(TINY_CLF, freeze_epochs=1)).fit(x, y)
+    [dense] = pretrained_layers(clf.model_)
+    assert not np.array_equal(
+        to_numpy(dense.kernel), to_numpy(clf.sda_.autoencoder_.kernels[0])
+    )
+
+
+def test_classifier_finetune_learning_rate_reaches_the_optimizer(digits):
+    x, y = digits[0][:64], digits[1][:64] % 2
+    clf = PretrainedMLPClassifier((4,), **dict(TINY_CLF, epochs=1), finetune_learning_rate=0.05)
+    optimizer = clf.fit(x, y).model_.optimizer
+    assert float(to_numpy(optimizer.learning_rate)) == pytest.approx(0.05)
+
+
+def test_transformer_takes_a_bare_int_as_one_layer(digits):
+    # As StackedDenoisingAutoencoder (and so every estimator) does.
+    x = digits[0][:128]
+    one = TiedAutoencoderTransformer(4, **TINY).fit(x)
+    assert one.sda_.layer_sizes == [4]
+    np.testing.assert_array_equal(
+        one.transform(x), TiedAutoencoderTransformer((4,), **TINY).fit(x).transform(x)
+    )
+    assert one.get_params()["layer_sizes"] == 4  # stored as passed
+
+
+@pytest.mark.parametrize("make", [
+    lambda sizes: TiedAutoencoderTransformer(sizes, **TINY),
+    lambda sizes: PretrainedMLPClassifier(sizes, **TINY_CLF),
+    lambda sizes: DeepEmbeddedClustering(2, **dict(DEC_TINY, layer_sizes=sizes)),
+], ids=["transformer", "classifier", "clusterer"])
+@pytest.mark.parametrize("sizes", [0, -3, (), (8, 0), (8, 2.5), "8", None])
+def test_estimators_refuse_bad_layer_sizes(no_pretraining, make, sizes):
+    x, y = dec_blobs()
+    with pytest.raises(ValueError, match="`layer_sizes` must"):
+        make(sizes).fit(x[:40], y[:40])

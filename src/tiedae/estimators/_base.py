@@ -3,6 +3,7 @@
 import numpy as np
 from sklearn.utils import check_random_state
 
+from tiedae._validation import check_positive
 from tiedae.pretraining.data import map_in_batches
 
 
@@ -13,6 +14,12 @@ def derive_seed(random_state):
     from NumPy's global generator; a `RandomState` is advanced by one draw.
     """
     return int(check_random_state(random_state).randint(0, 2**30))
+
+
+def check_learning_rate(value, name, allow_none=False):
+    """Return `value` as a positive, finite float (or `None` when `allow_none`) or raise
+    `ValueError` naming the estimator's parameter `name`."""
+    return None if value is None and allow_none else check_positive(value, name)
 
 
 def sda_params(estimator, epochs, seed):

@@ -1,5 +1,7 @@
 """A scikit-learn classifier: greedy denoising-autoencoder pretraining, then supervised fine-tuning."""
 
+import warnings
+
 import keras
 import numpy as np
 import scipy.sparse as sp
@@ -7,8 +9,14 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from tiedae._validation import check_non_negative
-from tiedae.estimators._base import as_float32, derive_seed, predict_in_batches, sda_params
+from tiedae._validation import check_non_negative, check_non_negative_int
+from tiedae.estimators._base import (
+    as_float32,
+    check_learning_rate,
+    derive_seed,
+    predict_in_batches,
+    sda_params,
+)
 from tiedae.pretraining.data import SparseBatches, densify_if_small
 from tiedae.pretraining.handoff import fit_with_unfreezing
 from tiedae.pretraining.semi_supervised import fit_semi_supervised
@@ -24,21 +32,28 @@ class PretrainedMLPClassifier(ClassifierMixin, BaseEstimator):
     labels (Vincent et al. 2010; Bengio et al. 2007).
 
     Args:
-        layer_sizes: Hidden layer widths.
+        layer_sizes: Hidden layer widths (a list or tuple of positive ints; a
+            bare int is one hidden layer, as in `StackedDenoisingAutoencoder`).
         activation: Hidden activation, one or one per layer.
         corruption: Pretraining corruption kind (or one per layer).
         corruption_level: Corrupted fraction, or Gaussian standard deviation.
         loss: Pretraining loss: "auto", "binary_crossentropy" or "mse".
         optimizer: Keras optimizer name, for both phases.
-        learning_rate: Learning rate of the pretraining.
+        learning_rate: Learning rate of the pretraining (positive and finite).
         pretrain_epochs: Greedy epochs per layer (or one per layer).
         epochs: Supervised epochs.
-        finetune_learning_rate: Learning rate of the supervised phase; default
-            `learning_rate`.
+        finetune_learning_rate: Learning rate of the supervised phase (positive
+            and finite); default `learning_rate`.
         batch_size: Batch size of both phases.
         dropout: Dropout after every hidden layer in the supervised phase.
         freeze_epochs: Supervised epochs with the pretrained layers frozen
             before all layers train (staged unfreezing); 0 trains all at once.
+            They count within `epochs`: `freeze_epochs=5, epochs=20` trains
+            the output layer alone for 5 epochs, then every layer for 15. With
+            `freeze_epochs >= epochs` (and `freeze_epochs > 0`) the pretrained
+            layers never unfreeze and only the output layer trains; `fit`
+            still fits that model but warns (`UserWarning`), as this is more
+            often a mistake than a deliberate linear probe.
         pretrained: If `False`, skip pretraining and train the same network
             from random initialisation (the control).
         reconstruction_weight: If > 0, the supervised phase is semi-supervised
@@ -147,12 +162,27 @@ class PretrainedMLPClassifier(ClassifierMixin, BaseEstimator):
             else:
                 pool = np.concatenate([X, extra], axis=0)
 
-        # Checked before the (long) pretraining, not only by fit_semi_supervised.
+        # Checked before the (long) pretraining, under the names passed to this
+        # estimator (the helpers downstream name their own arguments).
+        check_learning_rate(self.learning_rate, "learning_rate")
+        check_learning_rate(self.finetune_learning_rate, "finetune_learning_rate", allow_none=True)
+        n_epochs = check_non_negative_int(self.epochs, "epochs")
+        freeze_epochs = check_non_negative_int(self.freeze_epochs, "freeze_epochs")
         semi_supervised = check_non_negative(self.reconstruction_weight, "reconstruction_weight") > 0
-        if semi_supervised and self.freeze_epochs:
+        if semi_supervised and freeze_epochs:
             raise ValueError(
                 "freeze_epochs must be 0 with reconstruction_weight > 0: the semi-supervised "
                 "phase trains all layers from the start."
+            )
+        if freeze_epochs > 0 and freeze_epochs >= n_epochs:
+            warnings.warn(
+                f"freeze_epochs={freeze_epochs} is not less than epochs={n_epochs}, so the "
+                "pretrained layers stay frozen for every supervised epoch and only the output "
+                "layer trains. `epochs` counts all supervised epochs, frozen ones included: "
+                "to train every layer for k epochs after the frozen ones, set "
+                "epochs=freeze_epochs + k.",
+                UserWarning,
+                stacklevel=2,
             )
         seed = derive_seed(self.random_state)
         # Without pretraining, 0 greedy epochs still builds the stack's shapes.
@@ -165,7 +195,7 @@ class PretrainedMLPClassifier(ClassifierMixin, BaseEstimator):
         if semi_supervised:
             lr = self.learning_rate if self.finetune_learning_rate is None else self.finetune_learning_rate
             self.model_, self.history_ = fit_semi_supervised(
-                sda, X, targets, pool, n_classes=len(self.classes_), epochs=self.epochs,
+                sda, X, targets, pool, n_classes=len(self.classes_), epochs=n_epochs,
                 reconstruction_weight=self.reconstruction_weight, batch_size=self.batch_size,
                 learning_rate=lr, pretrained=bool(self.pretrained), dropout=self.dropout,
                 seed=finetune_seed, verbose=self.verbose,
@@ -182,7 +212,7 @@ class PretrainedMLPClassifier(ClassifierMixin, BaseEstimator):
         else:
             data, labels, batch = X, targets, {"batch_size": self.batch_size}
         self.history_ = fit_with_unfreezing(
-            model, data, labels, epochs=self.epochs, unfreeze_after=self.freeze_epochs,
+            model, data, labels, epochs=n_epochs, unfreeze_after=freeze_epochs,
             verbose=self.verbose, **batch,
         )
         self.model_ = model

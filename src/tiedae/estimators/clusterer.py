@@ -1,5 +1,7 @@
 """A scikit-learn clusterer: Deep Embedded Clustering on a stacked tied denoising autoencoder."""
 
+import numbers
+
 import numpy as np
 from sklearn.base import (
     BaseEstimator,
@@ -11,11 +13,40 @@ from sklearn.cluster import KMeans
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from tiedae._validation import check_layer_sizes, check_positive, check_positive_int
-from tiedae.estimators._base import as_float32, derive_seed, predict_in_batches, sda_params
+from tiedae.estimators._base import (
+    as_float32,
+    check_learning_rate,
+    derive_seed,
+    predict_in_batches,
+    sda_params,
+)
 from tiedae.pretraining.deep_clustering import check_refinement_params, refine_clusters
 from tiedae.pretraining.optimizers import make_optimizer
 from tiedae.pretraining.reconstruction_model import ReconstructionModel
-from tiedae.pretraining.stacked import StackedDenoisingAutoencoder
+from tiedae.pretraining.stacked import LOSS_ALIASES, StackedDenoisingAutoencoder
+
+
+def _check_activation(activation, name):
+    """Raise `ValueError` naming `name` unless `activation` is a Keras activation."""
+    import keras
+
+    try:
+        keras.activations.get(activation)
+    except (ValueError, TypeError):
+        raise ValueError(
+            f"`{name}` {activation!r} is not a Keras activation; use e.g. 'relu', 'sigmoid', "
+            "'tanh' or 'linear'."
+        ) from None
+
+
+def _check_tol(tol):
+    """`tol` as a float in [0, 1), or `ValueError` saying what DEC's `tol` is."""
+    if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not 0 <= tol < 1:
+        raise ValueError(
+            "`tol` must be a number in [0, 1): DEC stops when fewer than this fraction of "
+            f"the samples change cluster between two target updates; received {tol!r}."
+        )
+    return float(tol)
 
 
 class DeepEmbeddedClustering(
@@ -34,7 +65,8 @@ class DeepEmbeddedClustering(
 
     Args:
         n_clusters: Number of clusters.
-        layer_sizes: Encoder widths; the last is the code width. Default: DEC's
+        layer_sizes: Encoder widths; the last is the code width (a list or tuple
+            of positive ints; a bare int is a single code layer). Default: DEC's
             500-500-2000-10.
         activation: Activation of the hidden layers.
         code_activation: Activation of the code layer (DEC: linear).
@@ -42,12 +74,17 @@ class DeepEmbeddedClustering(
             "gaussian" or "none").
         corruption_level: Corrupted fraction, or Gaussian standard deviation.
         loss: Reconstruction loss: "mse" (DEC's), "binary_crossentropy" or "auto".
+            Binary cross-entropy needs inputs in [0, 1] and, with more than one
+            layer, `activation="sigmoid"` (the hidden layers are reconstructed
+            through `activation`). "auto" picks binary cross-entropy for a
+            layer whose input lies in [0, 1], else mse; for the hidden layers
+            it means mse unless `activation` is "sigmoid".
         kernel_initializer: Keras initializer name or `{"class_name", "config"}`
             dict for the stack's kernels (DEC-keras: VarianceScaling with
             scale 1/3, fan_in, uniform).
         optimizer: Keras optimizer name (or `{"class_name", "config"}` dict)
             for pretraining and fine-tuning.
-        learning_rate: Their learning rate.
+        learning_rate: Their learning rate (positive and finite).
         epochs: Greedy epochs per layer (or one per layer).
         finetune_epochs: Epochs of end-to-end fine-tuning on the clean input.
         finetune_optimizer: Optimizer of the fine-tuning when it differs from
@@ -162,6 +199,8 @@ class DeepEmbeddedClustering(
         X = as_float32(
             validate_data(self, X, accept_sparse="csr", dtype=[np.float32, np.float64])
         )
+        # Everything is checked before the (long) pretraining, under the names passed to
+        # this estimator (the stack and DEC's helpers name their own arguments).
         n_clusters = check_positive_int(self.n_clusters, "n_clusters")
         if n_clusters > X.shape[0]:
             raise ValueError(
@@ -169,14 +208,19 @@ class DeepEmbeddedClustering(
                 "pass more samples or ask for fewer clusters."
             )
         check_positive_int(self.n_init, "n_init")
-        check_positive(self.cluster_learning_rate, "cluster_learning_rate")
-        # Everything is checked before the (long) pretraining.
+        check_learning_rate(self.learning_rate, "learning_rate")
+        check_learning_rate(self.finetune_learning_rate, "finetune_learning_rate", allow_none=True)
+        check_learning_rate(self.cluster_learning_rate, "cluster_learning_rate")
         check_positive(self.alpha, "alpha")
+        _check_tol(self.tol)
         check_refinement_params(self.batch_size, self.update_interval, self.max_iter, self.tol)
+        _check_activation(self.activation, "activation")
+        _check_activation(self.code_activation, "code_activation")
         seed = derive_seed(self.random_state)
         params = sda_params(self, self.epochs, seed)
         layer_sizes = check_layer_sizes(self.layer_sizes)
         n_layers = len(layer_sizes)
+        params["loss"] = self._stack_loss(n_layers)
         params["activation"] = [self.activation] * (n_layers - 1) + [self.code_activation]
         # DEC's decoders: every hidden layer is reconstructed through `activation`,
         # the input linearly (with "mse"; a linear decoder throughout would make
@@ -221,6 +265,37 @@ class DeepEmbeddedClustering(
         self.history_ = result.history
         return self
 
+    def _stack_loss(self, n_layers):
+        """The stack's `loss`: `self.loss`, with "auto" resolved to "mse" for the hidden
+        layers when `activation` is not sigmoid.
+
+        The stack reconstructs those layers through `activation`, so binary
+        cross-entropy is refused for them here (the stack's own message would
+        point at its `reconstruction_activation`), and "auto" must not pick it
+        when a layer's code happens to lie in [0, 1] (the stack would refuse that
+        only once the layers below it are trained).
+        """
+        import keras
+
+        if keras.activations.get(self.activation) is keras.activations.sigmoid:
+            return self.loss
+        per_layer = isinstance(self.loss, (list, tuple))
+        losses = list(self.loss) if per_layer else [self.loss] * n_layers
+        if len(losses) != n_layers:
+            return self.loss  # the stack says what is wrong
+        resolved = losses[:1]
+        for loss in losses[1:]:
+            kind = LOSS_ALIASES.get(loss) if isinstance(loss, str) else None
+            if kind == "binary_crossentropy":
+                raise ValueError(
+                    f"loss={self.loss!r} needs a sigmoid reconstruction, but "
+                    f"DeepEmbeddedClustering reconstructs its hidden layers through "
+                    f"`activation` ({self.activation!r}); use loss='mse' (DEC's default), or "
+                    "activation='sigmoid' with binary cross-entropy."
+                )
+            resolved.append("mse" if kind == "auto" else loss)
+        return self.loss if resolved == losses else resolved
+
     def _compile_finetuning(self, autoencoder):
         """Compile the unrolled `autoencoder` for end-to-end fine-tuning."""
         autoencoder.compile(optimizer=self._finetune_optimizer(), loss=self.sda_.losses_[0])
@@ -228,7 +303,18 @@ class DeepEmbeddedClustering(
     def _finetune_optimizer(self):
         optimizer = self.optimizer if self.finetune_optimizer is None else self.finetune_optimizer
         lr = self.learning_rate if self.finetune_learning_rate is None else self.finetune_learning_rate
-        return make_optimizer(optimizer, check_positive(lr, "finetune_learning_rate"))
+        lr = check_learning_rate(
+            lr, "learning_rate" if self.finetune_learning_rate is None else "finetune_learning_rate"
+        )
+        try:
+            return make_optimizer(optimizer, lr)
+        except ValueError as exc:
+            if self.finetune_optimizer is None:
+                raise  # about `optimizer`, as the message says
+            # make_optimizer names its argument `optimizer`; the user passed `finetune_optimizer`.
+            raise ValueError(
+                str(exc).replace("`optimizer`", "`finetune_optimizer`", 1)
+            ) from None
 
     def _checked(self, X):
         check_is_fitted(self)

@@ -4,7 +4,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from tiedae.estimators._base import as_float32, derive_seed, sda_params
+from tiedae.estimators._base import as_float32, check_learning_rate, derive_seed, sda_params
 from tiedae.pretraining.stacked import StackedDenoisingAutoencoder
 
 
@@ -16,14 +16,16 @@ class TiedAutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
     `inverse_transform` decodes codes back to the input space.
 
     Args:
-        layer_sizes: Encoder widths; the last is the number of output features.
+        layer_sizes: Encoder widths, a list or tuple of positive ints; the last
+            is the number of output features. A bare int is one layer (as in
+            `StackedDenoisingAutoencoder`): `layer_sizes=4` is `(4,)`.
         activation: Hidden activation, one or one per layer.
         corruption: "masking", "salt_and_pepper", "gaussian" or "none" (or one
             per layer).
         corruption_level: Corrupted fraction, or Gaussian standard deviation.
         loss: "auto", "binary_crossentropy" or "mse" (or one per layer).
         optimizer: Keras optimizer name.
-        learning_rate: Learning rate.
+        learning_rate: Learning rate (positive and finite).
         epochs: Greedy epochs per layer (or one per layer).
         batch_size: Batch size.
         finetune_epochs: End-to-end fine-tuning epochs of the deep autoencoder.
@@ -86,6 +88,8 @@ class TiedAutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
     def fit(self, X, y=None):
         """Pretrain the stack on `X` (labels, if given, are ignored)."""
         X = validate_data(self, X, accept_sparse="csr", dtype=[np.float32, np.float64])
+        # The stack checks the rest; it lets an infinite learning rate through.
+        check_learning_rate(self.learning_rate, "learning_rate")
         sda = StackedDenoisingAutoencoder(
             **sda_params(self, self.epochs, derive_seed(self.random_state)),
             finetune_epochs=self.finetune_epochs,
