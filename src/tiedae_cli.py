@@ -8,7 +8,9 @@ package imports Keras. So the backend is settled here, from `--backend`, else
 import os
 import sys
 
+BACKENDS = ("jax", "tensorflow", "torch")
 DEFAULT_BACKEND = "jax"
+EXIT_USER_ERROR = 2
 
 
 def requested_backend(argv):
@@ -23,9 +25,15 @@ def requested_backend(argv):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
-    backend = requested_backend(argv) or os.environ.get("KERAS_BACKEND") or DEFAULT_BACKEND
-    if backend in ("jax", "tensorflow", "torch"):  # anything else: the parser reports it
+    requested = requested_backend(argv)
+    backend = requested or os.environ.get("KERAS_BACKEND") or DEFAULT_BACKEND
+    if backend in BACKENDS:
         os.environ["KERAS_BACKEND"] = backend
+    elif requested is None:  # Keras would fail on import, with a traceback
+        print(f"tiedae: error: KERAS_BACKEND={backend!r} is not a backend of tiedae; set it to "
+              f"one of {', '.join(BACKENDS)}, unset it, or pass --backend.", file=sys.stderr)
+        return EXIT_USER_ERROR
+    # Anything else comes from --backend: the parser reports it.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from tiedae.cli import main as cli_main
 

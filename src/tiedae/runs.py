@@ -20,6 +20,9 @@ METRICS = "metrics.json"
 HISTORY = "history.csv"
 EMBEDDING = "embedding.npy"
 PLOTS = "plots"
+# The input's feature (gene) names at pretraining, for inputs that name them: embed,
+# evaluate and finetune refuse other names or another order.
+FEATURE_NAMES = "feature_names.json"
 
 
 class RunDirectory:

@@ -18,6 +18,10 @@ def _prepare(folder):
     np.save(folder / "good.npy", X)
     np.save(folder / "labels.npy", np.arange(40) % 3)
     np.save(folder / "short_labels.npy", np.arange(39) % 3)
+    np.save(folder / "one_class.npy", np.zeros(40, np.int64))
+    nan_labels = (np.arange(40) % 3).astype(np.float64)
+    nan_labels[7] = np.nan
+    np.save(folder / "nan_labels.npy", nan_labels)
     np.save(folder / "wide.npy", rng.random((40, 5)).astype(np.float32))
     np.save(folder / "vector.npy", X[:, 0])
     np.save(folder / "empty.npy", np.zeros((0, 9), np.float32))
@@ -111,6 +115,36 @@ CASES = [
     ([P, "{d}/good.npy", "--run-dir", "{d}/run", "--resume", "--layers", "7", "--epochs", "1", "--quiet"], "layer_sizes"),
     ([F, "{d}/good.npy", "--run-dir", "{d}/run"], "needs labels"),
     ([F, "{d}/good.npy", "--labels", "{d}/labels.npy", "--run-dir", "{d}/foreign"], "not a tiedae run directory"),
+    # Checked before any training, in our words (not numpy's, scikit-learn's or the estimator's).
+    ([P, "{d}/good.npy", "--run-dir", "{d}/new", *TINY, "--image-shape", "2x5"],
+     "--image-shape 2x5 has 10 pixels but the data has 9 features"),
+    ([P, "{d}/good.npy", "--run-dir", "{d}/new", *TINY, "--write-h5ad", "{d}/out.txt"],
+     "--write-h5ad '{d}/out.txt' must end in '.h5ad'"),
+    ([P, "{d}/good.npy", "--run-dir", "{d}/new", *TINY, "--write-h5ad", "{d}/nowhere/out.h5ad"],
+     "the folder '{d}/nowhere' does not exist"),
+    ([E, "{d}/good.npy", "--run-dir", "{d}/run", "--write-h5ad", "{d}/out.txt"], "must end in '.h5ad'"),
+    ([E, "{d}/good.npy", "--run-dir", "{d}/run", "--write-h5ad", "{d}/nowhere/out.h5ad"], "does not exist"),
+    ([E, "{d}/good.npy", "--run-dir", "{d}/run", "--output", "{d}/nowhere/codes.npy"], "does not exist"),
+    ([P, "{d}/good.npy", "--run-dir", "{d}/new", *TINY[:-2], "--validation-split", "0.99"],
+     "option 'validation_split' 0.99 holds out all 40 rows, leaving none to train on; use at most 0.975."),
+    ([P, "{d}/good.npy", "--run-dir", "{d}/new", "--seed", "-1"], "'seed' must be an integer from 0 to 4294967295"),
+    ([P, "{d}/good.npy", "--run-dir", "{d}/new", "--learning-rate", "nan"], "'learning_rate' must be positive and finite"),
+    ([F, "{d}/good.npy", "--labels", "{d}/labels.npy", "--run-dir", "{d}/run", "--learning-rate", "-1"],
+     "'learning_rate' must be positive"),
+    ([F, "{d}/good.npy", "--labels", "{d}/labels.npy", "--run-dir", "{d}/run", "--learning-rate", "nan"],
+     "'learning_rate' must be positive and finite"),
+    ([F, "{d}/good.npy", "--labels", "{d}/labels.npy", "--run-dir", "{d}/run", "--learning-rate", "inf"],
+     "'learning_rate' must be positive and finite"),
+    ([F, "{d}/good.npy", "--labels", "{d}/labels.npy", "--run-dir", "{d}/run", "--test-split", "0.99"],
+     "--test-split 0.99 holds out all 40 rows, leaving none to train on; use at most 0.975."),
+    ([F, "{d}/good.npy", "--labels", "{d}/labels.npy", "--run-dir", "{d}/run", "--label-fraction", "0.01"],
+     "--label-fraction 0.01 keeps no labels of the 32 training rows; use at least 0.0313."),
+    ([F, "{d}/good.npy", "--labels", "{d}/one_class.npy", "--run-dir", "{d}/run"],
+     "every label is 0; fine-tuning a classifier needs at least two classes"),
+    ([F, "{d}/good.npy", "--labels", "{d}/nan_labels.npy", "--run-dir", "{d}/run"],
+     "1 label(s) are missing (NaN or empty), the first at row 7"),
+    (["demo", "--run-dir", "{d}/foreign"], "not a tiedae run; choose another --run-dir or pass --overwrite"),
+    (["demo", "--run-dir", "{d}/run"], "holds a tiedae run that is not the demo's"),
     ([E, "{d}/wide.npy", "--run-dir", "{d}/run"], "has 5 features but the model was trained on 9"),
     ([V, "{d}/wide.npy", "--run-dir", "{d}/run"], "has 5 features but the model was trained on 9"),
     ([E, "{d}/good.npy", "--run-dir", "{d}/broken_run"], "may be corrupted"),
@@ -124,7 +158,7 @@ def test_bad_input_is_refused_cleanly(files, argv, message, capsys):
     code = main([a.format(d=files) for a in argv])
     err = capsys.readouterr().err
     assert code == 2, err
-    assert message in err, err
+    assert message.format(d=files) in err, err
     assert err.startswith("tiedae: error: ") and err.count("\n") == 1 and "Traceback" not in err
     assert _snapshot(files) == before  # nothing created, nothing modified
     assert not (files / "new").exists()
@@ -133,7 +167,10 @@ def test_bad_input_is_refused_cleanly(files, argv, message, capsys):
 @pytest.mark.parametrize(
     "argv",
     [["--backend", "mxnet", "demo"], ["pretrain"], ["finetune", "x.npy", "--run-dir", "r", "--epochs", "0"],
-     ["finetune", "x.npy", "--run-dir", "r", "--label-fraction", "2"], ["wrongcommand"]],
+     ["finetune", "x.npy", "--run-dir", "r", "--label-fraction", "2"], ["wrongcommand"],
+     # A test split of 1 leaves nothing to train on; scikit-learn's seeds are non-negative.
+     ["finetune", "x.npy", "--run-dir", "r", "--test-split", "1"],
+     ["finetune", "x.npy", "--run-dir", "r", "--seed", "-1"], ["demo", "--seed", "-1"]],
 )
 def test_bad_usage_exits_2(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:

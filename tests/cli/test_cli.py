@@ -147,6 +147,7 @@ def test_demo_reports_both_accuracies(tmp_path, monkeypatch, capsys):
     assert main(["demo", "--run-dir", str(tmp_path / "demo"), "--quiet"]) == 0
     out = capsys.readouterr().out
     metrics = json.loads((tmp_path / "demo" / runs.METRICS).read_text())["demo"]
+    assert metrics["finished"] is True
     assert metrics["n_labelled"] == pytest.approx(0.1 * 0.7 * 1797, abs=2)
     for name in ("pretrained", "random_init"):
         values = metrics["test_accuracies"][name]
@@ -208,3 +209,94 @@ def test_ctrl_c_during_pretraining_says_how_to_resume(tmp_path, digits, monkeypa
     monkeypatch.setattr(StopOnInterrupt, "on_train_batch_end", original)
     assert main([*argv, "--resume"]) == 0
     assert np.load(tmp_path / "run" / runs.EMBEDDING).shape == (len(X), 6)
+
+
+def test_evaluate_matches_labels_by_value_and_refuses_unknown_ones(tmp_path, digits, pretrained_run, capsys):
+    X, y = digits
+    data, run_dir = pretrained_run
+    np.save(tmp_path / "float.npy", y.astype(np.float64))  # 0.0 .. 9.0
+    np.save(tmp_path / "int.npy", y.astype(np.int64))
+    assert main(["finetune", str(data), "--run-dir", str(run_dir), "--labels", str(tmp_path / "float.npy"),
+                 "--epochs", "20", "--learning-rate", "0.01", "--quiet"]) == 0
+    model = keras.models.load_model(run_dir / runs.FINETUNED_MODEL)
+    expected = float(np.mean(np.argmax(model.predict(X, verbose=0), axis=-1) == y))
+    assert expected > 0.2  # comparing as text (1.0 vs 1) gave 0
+    assert main(["evaluate", str(data), "--run-dir", str(run_dir), "--labels", str(tmp_path / "int.npy")]) == 0
+    assert json.loads((run_dir / runs.METRICS).read_text())["evaluate"]["accuracy"] == pytest.approx(expected)
+
+    # Labels that share no class with the classifier's: an error, not 0%.
+    np.save(tmp_path / "shifted.npy", y + 100)
+    before = (run_dir / runs.METRICS).read_text()
+    capsys.readouterr()
+    assert main(["evaluate", str(data), "--run-dir", str(run_dir), "--labels", str(tmp_path / "shifted.npy")]) == 2
+    err = capsys.readouterr().err
+    assert "none of the labels is one of the 10 classes the classifier was trained on" in err
+    assert (run_dir / runs.METRICS).read_text() == before
+    # Some unknown: a warning, and they count as wrong.
+    partly = y.copy()
+    partly[:40] = 100
+    np.save(tmp_path / "partly.npy", partly)
+    assert main(["evaluate", str(data), "--run-dir", str(run_dir), "--labels", str(tmp_path / "partly.npy")]) == 0
+    assert "warning: 40 of 240 labels are none of the classes" in capsys.readouterr().err
+    predicted = np.argmax(model.predict(X, verbose=0), axis=-1)
+    accuracy = json.loads((run_dir / runs.METRICS).read_text())["evaluate"]["accuracy"]
+    assert accuracy == pytest.approx(float(np.mean((predicted == y)[40:])) * 200 / 240)
+
+
+def test_fresh_pretraining_drops_the_old_classifier_and_diverging_finetune_keeps_it(tmp_path, digits, capsys):
+    X, y = digits
+    np.savez(tmp_path / "d.npz", X=X, y=y)
+    data, run_dir = str(tmp_path / "d.npz"), tmp_path / "run"
+    assert main(["pretrain", data, "--run-dir", str(run_dir), *TINY]) == 0
+    assert main(["finetune", data, "--run-dir", str(run_dir), "--epochs", "1", "--quiet"]) == 0
+    model_bytes = (run_dir / runs.FINETUNED_MODEL).read_bytes()
+    metrics = (run_dir / runs.METRICS).read_text()
+
+    # A learning rate that sends the weights to infinity: refused after training, nothing replaced.
+    capsys.readouterr()
+    assert main(["finetune", data, "--run-dir", str(run_dir), "--epochs", "1", "--quiet",
+                 "--learning-rate", "1e38"]) == 2
+    err = capsys.readouterr().err
+    assert "fine-tuning (pretrained) diverged: the loss became nan" in err and err.count("\n") == 1
+    assert (run_dir / runs.FINETUNED_MODEL).read_bytes() == model_bytes
+    assert (run_dir / runs.METRICS).read_text() == metrics
+
+    assert main(["evaluate", data, "--run-dir", str(run_dir)]) == 0
+    assert set(json.loads((run_dir / runs.METRICS).read_text())) == {"pretrain", "finetune", "evaluate"}
+    assert main(["pretrain", data, "--run-dir", str(run_dir), *TINY, "--overwrite"]) == 0
+    assert not (run_dir / runs.FINETUNED_MODEL).exists()
+    assert set(json.loads((run_dir / runs.METRICS).read_text())) == {"pretrain"}
+    assert main(["evaluate", data, "--run-dir", str(run_dir)]) == 0  # labels, but no stale classifier
+    assert "accuracy" not in json.loads((run_dir / runs.METRICS).read_text())["evaluate"]
+
+
+def test_demo_reruns_into_its_own_folder_and_overwrites_only_when_asked(tmp_path, monkeypatch, capsys):
+    from tiedae.cli import demo
+
+    def stop(*args, **kwargs):  # past the run-directory check: the demo would start training
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(demo, "build_stack", stop)
+    run_dir = tmp_path / "demo"
+    assert main(["demo", "--run-dir", str(run_dir), "--quiet"]) == 130
+    assert main(["demo", "--run-dir", str(run_dir), "--quiet"]) == 130  # an interrupted demo runs again
+    assert json.loads((run_dir / runs.METRICS).read_text())["demo"] == {"finished": False}
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("mine")
+    assert main(["demo", "--run-dir", str(tmp_path / "mine"), "--quiet"]) == 2
+    assert "not a tiedae run; choose another --run-dir or pass --overwrite" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["notes.txt"]
+    assert main(["demo", "--run-dir", str(tmp_path / "mine"), "--quiet", "--overwrite"]) == 130
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "mine"
+
+
+def test_help_shows_defaults_and_single_percent_signs(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["demo", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "10% of the labels" in text and "%%" not in text
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["finetune", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for default in ("(default: 50)", "(default: 32)", "(default: 0.001)", "(default: 0)"):
+        assert default in text, default

@@ -45,3 +45,13 @@ def test_command_defaults_to_jax_and_honours_the_environment_and_the_flag(tmp_pa
     assert backend == "torch"
     (backend, _), _ = _run(["--backend", "torch", "embed", "x.npy", "--run-dir", missing], env_backend="jax")
     assert backend == "torch"
+
+
+@pytest.mark.parametrize("value", ["bogus", "numpy"])
+def test_an_unknown_keras_backend_in_the_environment_is_one_clean_line(value):
+    env = dict(os.environ, KERAS_BACKEND=value)
+    result = subprocess.run([sys.executable, "-c", "import sys, tiedae_cli; sys.exit(tiedae_cli.main(['--help']))"],
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    assert result.stderr == (f"tiedae: error: KERAS_BACKEND={value!r} is not a backend of tiedae; set it to one "
+                             "of jax, tensorflow, torch, unset it, or pass --backend.\n")

@@ -182,3 +182,36 @@ def test_user_errors(tmp_path, counts, capsys, data, extra, message):
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not (tmp_path / "run").exists()
+
+
+def test_genes_in_another_order_are_refused_like_tiedae_sc(tmp_path, counts, capsys):
+    data = _h5ad(tmp_path, counts)
+    run_dir = tmp_path / "run"
+    assert main(["pretrain", str(data), "--run-dir", str(run_dir), *TINY]) == 0
+    assert json.loads((run_dir / "feature_names.json").read_text()) == GENES
+    reversed_genes = anndata.read_h5ad(data)[:, GENES[::-1]].copy()
+    reversed_genes.write_h5ad(tmp_path / "reversed.h5ad")
+    np.save(tmp_path / "labels.npy", np.arange(60) % 2)
+    before = (run_dir / runs.EMBEDDING).read_bytes()
+    for argv in (["embed"], ["evaluate"], ["finetune", "--labels", str(tmp_path / "labels.npy"), "--epochs", "1"]):
+        capsys.readouterr()
+        assert main([argv[0], str(tmp_path / "reversed.h5ad"), "--run-dir", str(run_dir), *argv[1:]]) == 2
+        err = capsys.readouterr().err
+        assert "features differ from the run's (0 of its 16 missing" in err and "adata[:, names]" in err
+        assert err.count("\n") == 1
+    assert (run_dir / runs.EMBEDDING).read_bytes() == before
+    assert not (run_dir / runs.FINETUNED_MODEL).exists()
+    # The same genes in the same order are accepted.
+    assert main(["embed", str(data), "--run-dir", str(run_dir), "--output", str(tmp_path / "e.npy")]) == 0
+
+
+def test_write_h5ad_is_checked_before_pretraining(tmp_path, counts, capsys):
+    data = _h5ad(tmp_path, counts)
+    run_dir = tmp_path / "run"
+    argv = ["pretrain", str(data), "--run-dir", str(run_dir), *TINY]
+    for out, message in ((tmp_path / "out.txt", "must end in '.h5ad'"),
+                         (tmp_path / "missing" / "out.h5ad", "does not exist; create it first"),
+                         (data, "is the input file")):
+        assert main([*argv, "--write-h5ad", str(out)]) == 2
+        assert message in capsys.readouterr().err
+        assert not run_dir.exists()  # the corrected command is not refused as "already holds a run"

@@ -24,14 +24,20 @@ def _image_shape(text):
     return shape
 
 
-def _fraction(text):
+def _fraction(text, upper_included=True):
+    interval = "(0, 1]" if upper_included else "(0, 1)"
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1]; received {text!r}") from None
-    if not 0.0 < value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1]; received {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a number in {interval}; received {text!r}") from None
+    if not (0.0 < value <= 1.0 if upper_included else 0.0 < value < 1.0):
+        raise argparse.ArgumentTypeError(f"expected a number in {interval}; received {text!r}")
     return value
+
+
+def _open_fraction(text):
+    """A held-out fraction: both sides of the split need rows."""
+    return _fraction(text, upper_included=False)
 
 
 def _positive_int(text):
@@ -41,6 +47,16 @@ def _positive_int(text):
         raise argparse.ArgumentTypeError(f"expected a positive integer; received {text!r}") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive integer; received {text!r}")
+    return value
+
+
+def _seed(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value < 2**32:  # scikit-learn's splits take 0 .. 2**32 - 1
+        raise argparse.ArgumentTypeError(f"expected an integer from 0 to {2**32 - 1}; received {text!r}")
     return value
 
 
@@ -110,15 +126,18 @@ def build_parser():
     p = commands.add_parser("finetune", help="train a classifier from the pretrained stack",
                             description="Hand the pretrained stack to a classifier and fine-tune it on labelled rows.")
     data_args(p)
-    p.add_argument("--epochs", type=_positive_int, default=50)
-    p.add_argument("--batch-size", type=_positive_int, default=32)
-    p.add_argument("--learning-rate", type=float, default=1e-3)
-    p.add_argument("--test-split", type=_fraction, default=0.2, help="fraction of rows held out for the test accuracy")
-    p.add_argument("--label-fraction", type=_fraction, default=1.0, help="use only this fraction of the training labels")
+    p.add_argument("--epochs", type=_positive_int, default=50, help="epochs of fine-tuning (default: %(default)s)")
+    p.add_argument("--batch-size", type=_positive_int, default=32, help="batch size (default: %(default)s)")
+    # Checked like pretrain's --learning-rate, in the command (one message for both).
+    p.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate (default: %(default)s)")
+    p.add_argument("--test-split", type=_open_fraction, default=0.2,
+                   help="fraction of rows held out for the test accuracy (default: %(default)s)")
+    p.add_argument("--label-fraction", type=_fraction, default=1.0,
+                   help="use only this fraction of the training labels (default: %(default)s)")
     p.add_argument("--freeze", action="store_true", help="freeze the pretrained layers")
     p.add_argument("--unfreeze-after", type=_positive_int, help="with --freeze: unfreeze after N epochs")
     p.add_argument("--compare", action="store_true", help="also train the same network from random init")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the splits and the classifier (default: %(default)s)")
     p.set_defaults(handler="cmd_finetune")
 
     p = commands.add_parser("embed", help="write the code of every row", description="Encode data with a pretrained stack.")
@@ -134,10 +153,12 @@ def build_parser():
     p.set_defaults(handler="cmd_evaluate")
 
     p = commands.add_parser("demo", help="the main job on scikit-learn's digits",
-                            description="Pretrain on digits, fine-tune with 10%% of the labels, and compare with random init.")
+                            description="Pretrain on digits, fine-tune with 10% of the labels, and compare with random init.")
     p.add_argument("--run-dir", default=os.path.join("runs", "demo"), help="run directory (default: runs/demo)")
-    p.add_argument("--quiet", action="store_true")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true",
+                   help="write into a directory that is neither empty nor a previous demo run")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--seed", type=_seed, default=0, help="random seed (default: %(default)s)")
     p.set_defaults(handler="cmd_demo")
     return parser
 

@@ -1,5 +1,7 @@
 """The subcommands. Imported only after the Keras backend has been chosen."""
 
+import json
+import math
 import os
 import shutil
 import sys
@@ -11,8 +13,16 @@ import scipy.sparse
 import tomli_w
 
 from tiedae import plots, runs
-from tiedae.cli.config import dump_toml, effective_config
-from tiedae.io import DataError, load_labels, load_matrix, save_keras_model, save_npy, write_text
+from tiedae.cli.config import OPTIONS, dump_toml, effective_config
+from tiedae.io import (
+    DataError,
+    load_labels,
+    load_matrix,
+    save_keras_model,
+    save_npy,
+    write_json,
+    write_text,
+)
 from tiedae.io.atomic import atomic_path
 from tiedae.preprocessing import CountPreprocessing
 from tiedae.pretraining import PretrainingCheckpoint, StackedDenoisingAutoencoder
@@ -28,6 +38,9 @@ try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
+
+# What a fresh pretraining replaces: fine-tuning results of the previous stack are meaningless for the new one.
+STALE_SECTIONS = ("finetune", "evaluate")
 
 
 def read_data(args, labels_required=False, with_names=False):
@@ -207,16 +220,148 @@ def check_features(stack, X, source):
         )
 
 
-def pretrain_stack(stack, X, y, config, run, resume=False, image_shape=None, settings=None):
+def check_image_shape(image_shape, n_features):
+    if image_shape is not None and image_shape[0] * image_shape[1] != n_features:
+        height, width = image_shape
+        raise DataError(
+            f"--image-shape {height}x{width} has {height * width} pixels but the data has {n_features} "
+            f"features; give a height and width whose product is {n_features}."
+        )
+
+
+def check_output_file(path, flag, suffix, source=None):
+    """Refuse an output path that would fail only after the work: wrong suffix, missing folder, the input."""
+    if not path:
+        return
+    if suffix and not os.fspath(path).endswith(suffix):
+        raise DataError(f"{flag} {path!r} must end in {suffix!r}.")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise DataError(f"{flag} {path!r}: the folder {folder!r} does not exist; create it first.")
+    if not os.access(folder, os.W_OK):
+        raise DataError(f"{flag} {path!r}: the folder {folder!r} is not writable; choose another path.")
+    if os.path.isdir(path):
+        raise DataError(f"{flag} {path!r} is a folder; give a file name.")
+    if source is not None and os.path.abspath(path) == os.path.abspath(os.fspath(source)):
+        raise DataError(f"{flag} {path!r} is the input file; write to another path.")
+
+
+def check_write_h5ad(args):
+    if getattr(args, "write_h5ad", None):
+        from tiedae.io.anndata import _anndata
+
+        check_output_file(args.write_h5ad, "--write-h5ad", ".h5ad", source=args.data)
+        _anndata()  # anndata missing: say so now, not after training
+
+
+def check_split(n_rows, fraction, flag):
+    """Refuse a split that leaves a side without rows (scikit-learn rounds the held-out side up)."""
+    if fraction <= 0:
+        return
+    if n_rows - math.ceil(fraction * n_rows) < 1:
+        largest = math.floor((n_rows - 1) / n_rows * 1e4) / 1e4
+        raise DataError(
+            f"{flag} {fraction} holds out all {n_rows} rows, leaving none to train on; "
+            + (f"use at most {largest}." if n_rows > 1 else "use more rows.")
+        )
+
+
+def check_label_fraction(n_train, fraction):
+    """--label-fraction must keep at least one of the `n_train` training rows' labels."""
+    if fraction < 1.0 and n_train - math.ceil((1.0 - fraction) * n_train) < 1:
+        smallest = math.ceil(1e4 / n_train) / 1e4
+        raise DataError(
+            f"--label-fraction {fraction} keeps no labels of the {n_train} training rows; "
+            f"use at least {smallest}."
+        )
+
+
+def check_training_labels(y):
+    """Labels a classifier can learn: none missing, at least two classes."""
+    y = np.asarray(y)
+    if y.dtype.kind == "f":
+        missing = np.isnan(y)
+    elif y.dtype.kind in "OUS":
+        missing = np.array([v is None or v == "" or (isinstance(v, float) and v != v) for v in y.tolist()],
+                           dtype=bool)
+    else:
+        missing = np.zeros(len(y), dtype=bool)
+    if missing.any():
+        raise DataError(
+            f"{int(missing.sum())} label(s) are missing (NaN or empty), the first at row "
+            f"{int(np.argmax(missing))}; drop those rows or give them a class."
+        )
+    classes = np.unique(y)
+    if len(classes) < 2:
+        raise DataError(
+            f"every label is {classes[0].item() if hasattr(classes[0], 'item') else classes[0]!r}; "
+            "fine-tuning a classifier needs at least two classes."
+        )
+
+
+def label_positions(y, classes):
+    """Each label's index in `classes`, -1 for none of them. Numbers compare as numbers (1.0 is 1)."""
+    try:
+        labels, known = np.asarray(y).astype(np.float64), np.asarray(classes).astype(np.float64)
+    except (TypeError, ValueError):  # text labels
+        labels, known = np.asarray(y).astype(str), np.asarray(classes).astype(str)
+    lookup = {value: index for index, value in enumerate(known.tolist())}
+    return np.array([lookup.get(value, -1) for value in labels.tolist()], dtype=np.int64)
+
+
+def feature_names_of(run):
+    """The feature names the run was pretrained on; None for unnamed data and older runs."""
+    path = run.file(runs.FEATURE_NAMES)
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return [str(name) for name in json.load(handle)]
+    except (OSError, ValueError) as err:
+        raise DataError(f"cannot read {path!r}: {err}") from None
+
+
+def check_feature_names(run, names, source):
+    """The same genes in the same order as at pretraining (as `tiedae.sc` requires)."""
+    recorded = feature_names_of(run)
+    if recorded is None or names is None:
+        return
+    names = [str(name) for name in names]
+    if names != recorded:
+        missing = [name for name in recorded if name not in set(names)]
+        raise DataError(
+            f"{source}'s features differ from the run's ({len(missing)} of its {len(recorded)} missing, "
+            f"e.g. {missing[:5]}; otherwise in another order); subset and order them as at pretraining "
+            f"(the names are in {run.file(runs.FEATURE_NAMES)!r}), e.g. adata[:, names]."
+        )
+
+
+def forget_previous_results(run):
+    """A fresh pretraining replaces the stack: the old run's classifier, its metrics and plots go."""
+    for path in (run.file(runs.FINETUNED_MODEL), run.file(runs.FEATURE_NAMES)):
+        if os.path.isfile(path):
+            os.remove(path)
+    shutil.rmtree(run.file(runs.PLOTS), ignore_errors=True)  # only tiedae's own plots live there
+    metrics = run.read_metrics()
+    if any(section in metrics for section in STALE_SECTIONS):
+        write_json(run.file(runs.METRICS), {k: v for k, v in metrics.items() if k not in STALE_SECTIONS})
+
+
+def pretrain_stack(stack, X, y, config, run, resume=False, image_shape=None, settings=None,
+                   feature_names=None):
     """The main job: greedy pretraining, then every file of the run directory.
 
-    `settings`: further config.toml tables (preprocessing, gene sets). Data on
+    `settings`: further config.toml tables (preprocessing, gene sets);
+    `feature_names`: recorded for the commands that read the run. Data on
     disk (a `StreamedMatrix`) is not split: it trains on every row.
     """
     started = time.perf_counter()
-    if not resume:  # a fresh start: an old checkpoint of this run must not be picked up
-        shutil.rmtree(PretrainingCheckpoint(run.path).directory, ignore_errors=True)
+    check_image_shape(image_shape, X.shape[1])
     fraction = 0.0 if is_streamed(X) else config["validation_split"]
+    check_split(X.shape[0], fraction, "option 'validation_split'")
+    if not resume:  # a fresh start: an old checkpoint (and results) of this run must not be picked up
+        shutil.rmtree(PretrainingCheckpoint(run.path).directory, ignore_errors=True)
+        forget_previous_results(run)
     kept, held_out = split_rows(X.shape[0], fraction, config["seed"])
     validation = X[held_out] if len(held_out) else None
     # Ctrl-C stops after the current batch (a NaN loss already stops the layer unsaved).
@@ -228,6 +373,8 @@ def pretrain_stack(stack, X, y, config, run, resume=False, image_shape=None, set
     with atomic_path(run.file(runs.PRETRAINED_MODEL)) as tmp:
         stack.save(tmp)
     write_text(run.file(runs.CONFIG), dump_toml(config) + ("\n" + tomli_w.dumps(settings) if settings else ""))
+    if feature_names is not None:
+        write_json(run.file(runs.FEATURE_NAMES), [str(name) for name in feature_names])
     codes = stack.transform(X)
     save_npy(run.file(runs.EMBEDDING), codes)
     run.write_history(stack.history_, stack.finetune_history_)
@@ -308,6 +455,10 @@ def _last(values):
     return float(values[-1]) if values else None
 
 
+def _first_bad(values):
+    return next(float(v) for v in values if not np.isfinite(v))
+
+
 # ---------------------------------------------------------------- subcommands
 
 
@@ -315,6 +466,10 @@ def cmd_pretrain(args):
     # Everything that can be checked is checked before the run directory exists.
     config = effective_config(args)
     raw, y, names = read_data(args, with_names=True)
+    check_image_shape(args.image_shape, raw.shape[1])
+    if not is_streamed(raw):  # data on disk is not split
+        check_split(raw.shape[0], config["validation_split"], "option 'validation_split'")
+    check_write_h5ad(args)
     preprocessing = preprocessing_from_flags(args, raw)
     X = preprocessing(raw)
     settings = {"preprocessing": preprocessing.to_dict()}
@@ -333,7 +488,7 @@ def cmd_pretrain(args):
     run = runs.RunDirectory(args.run_dir, overwrite=args.overwrite)
     try:
         stack, metrics = pretrain_stack(stack, X, y, config, run, resume=args.resume,
-                                        image_shape=args.image_shape, settings=settings)
+                                        image_shape=args.image_shape, settings=settings, feature_names=names)
     except PretrainingInterrupted:
         done = (PretrainingCheckpoint(run.path).read_manifest() or {}).get("completed_layers", 0)
         print(f"tiedae: interrupted; {done} of {len(stack.layer_sizes)} layers are saved in "
@@ -356,11 +511,16 @@ def cmd_pretrain(args):
 
 
 def cmd_finetune(args):
+    OPTIONS["learning_rate"][0](args.learning_rate, "learning_rate")  # pretrain's check: positive, finite
     run = runs.RunDirectory(args.run_dir, must_exist=True)
     stack = load_stack(run)
-    X, y = read_data(args, labels_required=True)
+    X, y, names = read_data(args, labels_required=True, with_names=True)
     X = in_memory_dense(run_preprocessing(run)(X), "finetune")
     check_features(stack, X, args.data)
+    check_feature_names(run, names, args.data)
+    check_training_labels(y)
+    check_split(len(X), args.test_split, "--test-split")
+    check_label_fraction(len(X) - math.ceil(args.test_split * len(X)), args.label_fraction)
     classes, targets = encode_labels(y)
     started = time.perf_counter()
     train, test = split_rows(len(X), args.test_split, args.seed, labels=targets)
@@ -377,7 +537,14 @@ def cmd_finetune(args):
             epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
             freeze=args.freeze, unfreeze_after=args.unfreeze_after, verbose=0 if args.quiet else 1,
         )
-        results[name] = {"test_accuracy": accuracy, "final_loss": _last(history.get("loss"))}
+        losses = history.get("loss") or []
+        if not np.all(np.isfinite(losses)):
+            # Before anything is written: the previous finetuned.keras and metrics stay as they were.
+            raise TrainingDiverged(
+                f"fine-tuning ({name.replace('_', ' ')}) diverged: the loss became {_first_bad(losses)} at "
+                f"epoch {int(np.argmin(np.isfinite(losses))) + 1}; nothing was saved. Lower --learning-rate."
+            )
+        results[name] = {"test_accuracy": accuracy, "final_loss": _last(losses)}
         models[name] = model
     save_keras_model(run.file(runs.FINETUNED_MODEL), models["pretrained"])
     metrics = {
@@ -397,10 +564,13 @@ def cmd_finetune(args):
 def cmd_embed(args):
     run = runs.RunDirectory(args.run_dir, must_exist=True)
     stack = load_stack(run)
+    check_output_file(args.output, "--output", None, source=args.data)
+    check_write_h5ad(args)
     raw, _, names = read_data(args, with_names=True)
     preprocessing = run_preprocessing(run)
     X = preprocessing(raw)
     check_features(stack, X, args.data)
+    check_feature_names(run, names, args.data)
     codes = stack.transform(X, batch_size=args.batch_size)
     output = args.output or run.file(runs.EMBEDDING)
     save_npy(output, codes)
@@ -414,16 +584,29 @@ def cmd_embed(args):
 def cmd_evaluate(args):
     run = runs.RunDirectory(args.run_dir, must_exist=True)
     stack = load_stack(run)
-    X, y = read_data(args)
+    X, y, names = read_data(args, with_names=True)
     X = run_preprocessing(run)(X)
     check_features(stack, X, args.data)
-    results = {"reconstruction_mse": reconstruction_mse(stack, X), "n_samples": int(X.shape[0])}
+    check_feature_names(run, names, args.data)
     finetuned = run.file(runs.FINETUNED_MODEL)
+    model = positions = None
     if y is not None and os.path.isfile(finetuned):
-        classes = run.read_metrics().get("finetune", {}).get("classes")
         model = keras.models.load_model(finetuned, safe_mode=True)
-        predicted = np.asarray(classes, dtype=object)[predict_classes(model, X)] if classes else predict_classes(model, X)
-        results["accuracy"] = float(np.mean(predicted.astype(str) == np.asarray(y).astype(str)))
+        # The classes the classifier was trained on; older runs without them: its output indices.
+        classes = run.read_metrics().get("finetune", {}).get("classes") or range(model.output_shape[-1])
+        positions = label_positions(y, classes)
+        unknown = int(np.sum(positions < 0))
+        if unknown == len(positions):
+            raise DataError(
+                f"none of the labels is one of the {len(classes)} classes the classifier was trained on "
+                f"(e.g. {list(classes)[:5]}); pass the labels used with `tiedae finetune`."
+            )
+        if unknown:
+            print(f"tiedae: warning: {unknown} of {len(positions)} labels are none of the classes the "
+                  "classifier was trained on; they count as misclassified.", file=sys.stderr)
+    results = {"reconstruction_mse": reconstruction_mse(stack, X), "n_samples": int(X.shape[0])}
+    if model is not None:
+        results["accuracy"] = float(np.mean(predict_classes(model, X) == positions))
     run.update_metrics("evaluate", results)
     rows = [("reconstruction MSE", f"{results['reconstruction_mse']:.5f}")]
     if "accuracy" in results:

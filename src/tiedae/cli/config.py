@@ -5,6 +5,7 @@ TOML validation and the config written into the run directory derive from it.
 """
 
 import argparse
+import math
 import numbers
 import os
 
@@ -71,11 +72,19 @@ def _positive(convert):
     def parse(value, name):
         values = convert(value, name)
         for v in values if isinstance(values, list) else [values]:
-            if v <= 0:
-                raise DataError(f"option {name!r} must be positive; received {value!r}.")
+            if not v > 0 or not math.isfinite(v):  # `not v > 0` also catches NaN
+                raise DataError(f"option {name!r} must be positive and finite; received {value!r}.")
         return values
 
     return parse
+
+
+def _seed(value, name):
+    value = _int(value, name)
+    # The seed reaches scikit-learn's splits, which take 0 .. 2**32 - 1.
+    if not 0 <= value < 2**32:
+        raise DataError(f"option {name!r} must be an integer from 0 to {2**32 - 1}; received {value}.")
+    return value
 
 
 def _fraction(value, name):
@@ -126,7 +135,7 @@ OPTIONS = {
         "corrupt the input during that fine-tuning (--no-finetune-denoising: clean input)",
     ),
     "validation_split": (_fraction, 0.1, "fraction of rows held out to report validation loss"),
-    "seed": (_int, 0, "random seed (same seed, same weights)"),
+    "seed": (_seed, 0, "random seed (same seed, same weights)"),
 }
 
 

@@ -14,6 +14,7 @@ from sklearn.datasets import load_digits
 
 from tiedae import runs
 from tiedae.cli.commands import build_stack, print_summary, pretrain_stack, split_rows, train_classifier
+from tiedae.io import DataError
 
 DEMO_CONFIG = {
     "layers": [256, 128, 64],
@@ -35,15 +36,33 @@ FINETUNE_EPOCHS = 150
 REPEATS = 5
 
 
+def demo_run_directory(path, overwrite):
+    """The run directory, refused (like `pretrain`) unless it is new, empty, a demo's, or --overwrite.
+
+    A demo run is known by its "demo" metrics section, written before pretraining,
+    so an interrupted demo can be run again into the same folder.
+    """
+    if runs.RunDirectory.holds_run(path) and not overwrite:
+        if "demo" not in runs.RunDirectory(path, must_exist=True).read_metrics():
+            raise DataError(
+                f"{path!r} holds a tiedae run that is not the demo's; choose another --run-dir "
+                "or pass --overwrite to replace it."
+            )
+    run = runs.RunDirectory(path, overwrite=overwrite)
+    if "demo" not in run.read_metrics():
+        run.update_metrics("demo", {"finished": False})
+    return run
+
+
 def cmd_demo(args):
     started = time.perf_counter()
+    run = demo_run_directory(args.run_dir, args.overwrite)
     digits = load_digits()
     X = (digits.data / 16.0).astype(np.float32)  # pixel intensities 0..16 -> [0, 1]
     y = digits.target.astype(np.int32)
     train, test = split_rows(len(X), 0.3, args.seed, labels=y)
 
     config = dict(DEMO_CONFIG, seed=args.seed)
-    run = runs.RunDirectory(args.run_dir, overwrite=True)
     stack = build_stack(config, verbose=0 if args.quiet else 1)
     print(f"Pretraining {config['layers']} on {len(train)} unlabelled digit images ...")
     stack, metrics = pretrain_stack(stack, X[train], y[train], config, run, image_shape=(8, 8))
@@ -62,6 +81,7 @@ def cmd_demo(args):
     mean = {name: float(np.mean(values)) for name, values in accuracies.items()}
     std = {name: float(np.std(values)) for name, values in accuracies.items()}
     run.update_metrics("demo", {
+        "finished": True,
         "n_labelled": int(len(labelled)),
         "n_test": int(len(test)),
         "repeats": REPEATS,
