@@ -638,6 +638,19 @@ def test_kernel_initializer_dict_is_seeded_per_layer(digits):
     assert 0.04 < to_numpy(normal.autoencoder_.kernels[0]).std() < 0.06
 
 
+def test_seeded_initializers_leave_pythons_global_generator_alone():
+    # An unseeded Keras initializer draws its seed from `random`; the stacks' must not,
+    # or building one would change what later unseeded code draws.
+    import random
+
+    from tiedae.pretraining.optimizers import make_initializer
+
+    state = random.getstate()
+    for spec in ("glorot_uniform", DEC_INITIALIZER, "identity"):
+        make_initializer(spec, 3)
+    assert random.getstate() == state
+
+
 def test_deterministic_kernel_initializers_need_no_seed(digits):
     x = digits[0][:64]
     identity = StackedDenoisingAutoencoder(

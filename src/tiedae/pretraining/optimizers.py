@@ -67,15 +67,17 @@ def make_initializer(initializer, seed):
     """A new Keras initializer described by `initializer`, seeded with `seed` when it draws
     random numbers (deterministic ones such as "identity" or "zeros" take no seed)."""
     spec = check_spec(initializer, "kernel_initializer", INITIALIZER_EXAMPLE)
-    overrides = {"seed": int(seed)} if _takes_seed(spec) else {}
-    return _from_spec(spec, "kernel_initializer", INITIALIZER_EXAMPLE, keras.initializers.get,
-                      **overrides)
-
-
-def _takes_seed(spec):
-    spec = spec if isinstance(spec, dict) else {"class_name": spec}
-    try:  # a probe without the seed: only its class matters
-        initializer = keras.initializers.get({"config": {}, **spec})
-    except Exception:  # noqa: BLE001 - `_from_spec` reports what is wrong, seed included
-        return True
-    return "seed" in inspect.signature(type(initializer)).parameters
+    try:
+        return _from_spec(spec, "kernel_initializer", INITIALIZER_EXAMPLE, keras.initializers.get,
+                          seed=int(seed))
+    except ValueError as seeded_error:
+        # Without a seed only if that is what failed. Not probed beforehand: an unseeded
+        # random initializer draws its seed from Python's global generator, a side effect.
+        try:
+            unseeded = _from_spec(spec, "kernel_initializer", INITIALIZER_EXAMPLE,
+                                  keras.initializers.get)
+        except ValueError:
+            raise seeded_error from None
+        if "seed" in inspect.signature(type(unseeded)).parameters:
+            raise seeded_error from None
+        return unseeded
