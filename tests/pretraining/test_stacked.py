@@ -580,15 +580,16 @@ def test_bce_needs_a_sigmoid_reconstruction(digits):
     StackedDenoisingAutoencoder(
         [4], loss="bce", reconstruction_activation=keras.activations.sigmoid
     )
-    # loss="auto" resolves to BCE on [0, 1] inputs only at pretraining.
+    # loss="auto" picks BCE only for a sigmoid decoder: with a chosen relu one it means MSE,
+    # on [0, 1] inputs too (it used to pick BCE there and then refuse it mid-pretraining).
     sda = StackedDenoisingAutoencoder([4], reconstruction_activation="relu", epochs=1, verbose=0)
-    with pytest.raises(ValueError, match="Layer 0 uses binary cross-entropy.*'relu'"):
-        sda.pretrain(x)
-    # On inputs outside [0, 1], "auto" means MSE, and a relu decoder is allowed.
-    standardized = (x - x.mean(0)) / (x.std(0) + 1e-3)
-    sda.pretrain(standardized)
-    assert sda.losses_ == ["mse"]
-    assert sda.autoencoder_.decoder_activations == [keras.activations.relu]
+    for data in (x, (x - x.mean(0)) / (x.std(0) + 1e-3)):
+        sda.pretrain(data)
+        assert sda.losses_ == ["mse"]
+        assert sda.autoencoder_.decoder_activations == [keras.activations.relu]
+    sigmoid = StackedDenoisingAutoencoder([4], reconstruction_activation="sigmoid", epochs=1,
+                                          verbose=0)
+    assert sigmoid.pretrain(x).losses_ == ["binary_crossentropy"]
 
 
 @pytest.mark.parametrize("value, message", [

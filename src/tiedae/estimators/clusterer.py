@@ -220,7 +220,7 @@ class DeepEmbeddedClustering(
         params = sda_params(self, self.epochs, seed)
         layer_sizes = check_layer_sizes(self.layer_sizes)
         n_layers = len(layer_sizes)
-        params["loss"] = self._stack_loss(n_layers)
+        self._check_loss(n_layers)
         params["activation"] = [self.activation] * (n_layers - 1) + [self.code_activation]
         # DEC's decoders: every hidden layer is reconstructed through `activation`,
         # the input linearly (with "mse"; a linear decoder throughout would make
@@ -265,36 +265,23 @@ class DeepEmbeddedClustering(
         self.history_ = result.history
         return self
 
-    def _stack_loss(self, n_layers):
-        """The stack's `loss`: `self.loss`, with "auto" resolved to "mse" for the hidden
-        layers when `activation` is not sigmoid.
-
-        The stack reconstructs those layers through `activation`, so binary
-        cross-entropy is refused for them here (the stack's own message would
-        point at its `reconstruction_activation`), and "auto" must not pick it
-        when a layer's code happens to lie in [0, 1] (the stack would refuse that
-        only once the layers below it are trained).
-        """
+    def _check_loss(self, n_layers):
+        """Refuse binary cross-entropy for the hidden layers unless `activation` is sigmoid:
+        the stack reconstructs them through `activation`, and its own message would point at
+        its `reconstruction_activation`, which this estimator does not have."""
         import keras
 
         if keras.activations.get(self.activation) is keras.activations.sigmoid:
-            return self.loss
-        per_layer = isinstance(self.loss, (list, tuple))
-        losses = list(self.loss) if per_layer else [self.loss] * n_layers
-        if len(losses) != n_layers:
-            return self.loss  # the stack says what is wrong
-        resolved = losses[:1]
-        for loss in losses[1:]:
-            kind = LOSS_ALIASES.get(loss) if isinstance(loss, str) else None
-            if kind == "binary_crossentropy":
-                raise ValueError(
-                    f"loss={self.loss!r} needs a sigmoid reconstruction, but "
-                    f"DeepEmbeddedClustering reconstructs its hidden layers through "
-                    f"`activation` ({self.activation!r}); use loss='mse' (DEC's default), or "
-                    "activation='sigmoid' with binary cross-entropy."
-                )
-            resolved.append("mse" if kind == "auto" else loss)
-        return self.loss if resolved == losses else resolved
+            return
+        losses = self.loss if isinstance(self.loss, (list, tuple)) else [self.loss] * n_layers
+        if any(isinstance(loss, str) and LOSS_ALIASES.get(loss) == "binary_crossentropy"
+               for loss in list(losses)[1:]):
+            raise ValueError(
+                f"loss={self.loss!r} needs a sigmoid reconstruction, but "
+                f"DeepEmbeddedClustering reconstructs its hidden layers through "
+                f"`activation` ({self.activation!r}); use loss='mse' (DEC's default), or "
+                "activation='sigmoid' with binary cross-entropy."
+            )
 
     def _compile_finetuning(self, autoencoder):
         """Compile the unrolled `autoencoder` for end-to-end fine-tuning."""

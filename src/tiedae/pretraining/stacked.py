@@ -160,7 +160,9 @@ class StackedDenoisingAutoencoder:
         loss: "auto", "binary_crossentropy" or "mse", or one per layer. With
             "auto", a layer whose input lies in [0, 1] uses binary cross-entropy
             and a sigmoid reconstruction, any other layer mean squared error and
-            a linear reconstruction (Vincent et al. 2010, §4.2).
+            a linear reconstruction (Vincent et al. 2010, §4.2); a layer whose
+            `reconstruction_activation` is set to other than sigmoid uses mean
+            squared error.
         reconstruction_activation: "auto", a Keras activation or one per
             layer: the activation of layer `k`'s decoder, in its greedy
             autoencoder and in the deep autoencoder. "auto" follows the loss
@@ -404,7 +406,10 @@ class StackedDenoisingAutoencoder:
         low, high = data_range(x)
         in_unit_interval = low >= 0.0 and high <= 1.0
         if loss == "auto":
-            return "binary_crossentropy" if in_unit_interval else "mse"
+            # Binary cross-entropy needs a sigmoid decoder: a chosen other one gets mse.
+            act = self._reconstruction_activations[k]
+            sigmoid = act == "auto" or keras.activations.get(act) is keras.activations.sigmoid
+            return "binary_crossentropy" if in_unit_interval and sigmoid else "mse"
         if loss == "binary_crossentropy" and not in_unit_interval:
             raise ValueError(
                 f"loss='binary_crossentropy' for layer {k} needs inputs in [0, 1], but that "
