@@ -108,6 +108,8 @@ CASES = [
     ([P, "{d}/good.npy", "--run-dir", "{d}/new", "--config", "{d}/notbool.toml"], "'finetune_denoising' must be true or false"),
     ([P, "{d}/good.npy", "--run-dir", "{d}/new", "--corruption", "blur"], "unknown value 'blur'"),
     ([P, "{d}/good.npy", "--run-dir", "{d}/new", "--layers", "8,-2"], "'layers' must be positive"),
+    ([P, "{d}/good.npy", "--run-dir", "{d}/new", "--layers", "32,,8"], "'layers' has an empty item in '32,,8'"),
+    ([P, "{d}/good.npy", "--run-dir", "{d}/new", "--config", "{d}/good.npy"], "is not a TOML text file"),
     ([P, "{d}/good.npy", "--run-dir", "{d}/new", "--learning-rate", "-1"], "'learning_rate' must be positive"),
     ([P, "{d}/good.npy", "--run-dir", "{d}/new", "--corruption-level", "1.5"], "corruption_level"),
     ([P, "{d}/good.npy", "--run-dir", "{d}/new", "--layers", "4,2", "--corruption-level", "0.1,0.2,0.3"], "corruption_level"),

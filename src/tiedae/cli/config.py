@@ -59,7 +59,9 @@ def _listed(convert):
 
     def parse(value, name):
         if isinstance(value, str) and "," in value:
-            value = [item.strip() for item in value.split(",") if item.strip()]
+            value = [item.strip() for item in value.split(",")]
+            if not all(value):  # "32,,8" is more likely a typo than "32,8"
+                raise DataError(f"option {name!r} has an empty item in {','.join(value)!r}.")
         items = value if isinstance(value, (list, tuple)) else [value]
         if not items:
             raise DataError(f"option {name!r} must not be empty.")
@@ -176,6 +178,8 @@ def _read_toml(path):
     try:
         with open(path, "rb") as handle:
             return tomllib.load(handle)
+    except UnicodeDecodeError:
+        raise DataError(f"config {path!r} is not a TOML text file (it is not UTF-8 text).") from None
     except (OSError, tomllib.TOMLDecodeError) as err:
         raise DataError(f"cannot read config {path!r}: {err}") from None
 
