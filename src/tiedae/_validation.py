@@ -38,18 +38,13 @@ def check_layer_sizes(layer_sizes, name="layer_sizes"):
     return [int(size) for size in sizes]
 
 
-def check_rate(rate, name="rate"):
-    """Return `rate` as a float in [0, 1) or raise `ValueError`."""
+def check_rate(rate, name="rate", meaning="the fraction of inputs affected"):
+    """Return `rate` as a float in [0, 1) or raise `ValueError` saying what it is (`meaning`)."""
     if isinstance(rate, bool) or not isinstance(rate, numbers.Real):
-        raise ValueError(
-            f"`{name}` must be a number in [0, 1); received {rate!r}."
-        )
+        raise ValueError(f"`{name}` must be a number in [0, 1) ({meaning}); received {rate!r}.")
     rate = float(rate)
     if not 0.0 <= rate < 1.0:
-        raise ValueError(
-            f"`{name}` must be in [0, 1) (the fraction of inputs affected); "
-            f"received {rate}."
-        )
+        raise ValueError(f"`{name}` must be a number in [0, 1) ({meaning}); received {rate}.")
     return rate
 
 

@@ -51,13 +51,13 @@ def _positive_int(text):
 
 
 def _seed(text):
+    from tiedae.cli.config import check_seed  # the config file's seed check, one bound for both
+    from tiedae.io.errors import DataError
+
     try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 0 <= value < 2**32:  # scikit-learn's splits take 0 .. 2**32 - 1
-        raise argparse.ArgumentTypeError(f"expected an integer from 0 to {2**32 - 1}; received {text!r}")
-    return value
+        return check_seed(text, "seed")
+    except DataError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def build_parser():

@@ -455,10 +455,6 @@ def _last(values):
     return float(values[-1]) if values else None
 
 
-def _first_bad(values):
-    return next(float(v) for v in values if not np.isfinite(v))
-
-
 # ---------------------------------------------------------------- subcommands
 
 
@@ -540,9 +536,10 @@ def cmd_finetune(args):
         losses = history.get("loss") or []
         if not np.all(np.isfinite(losses)):
             # Before anything is written: the previous finetuned.keras and metrics stay as they were.
+            bad = int(np.argmin(np.isfinite(losses)))
             raise TrainingDiverged(
-                f"fine-tuning ({name.replace('_', ' ')}) diverged: the loss became {_first_bad(losses)} at "
-                f"epoch {int(np.argmin(np.isfinite(losses))) + 1}; nothing was saved. Lower --learning-rate."
+                f"fine-tuning ({name.replace('_', ' ')}) diverged: the loss became {float(losses[bad])} at "
+                f"epoch {bad + 1}; nothing was saved. Lower --learning-rate."
             )
         results[name] = {"test_accuracy": accuracy, "final_loss": _last(losses)}
         models[name] = model

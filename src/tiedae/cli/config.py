@@ -81,7 +81,8 @@ def _positive(convert):
     return parse
 
 
-def _seed(value, name):
+def check_seed(value, name):
+    """A seed as the option `name`: an integer the splits and Keras both accept."""
     value = _int(value, name)
     # The seed reaches scikit-learn's splits, which take 0 .. 2**32 - 1.
     if not 0 <= value < 2**32:
@@ -137,7 +138,7 @@ OPTIONS = {
         "corrupt the input during that fine-tuning (--no-finetune-denoising: clean input)",
     ),
     "validation_split": (_fraction, 0.1, "fraction of rows held out to report validation loss"),
-    "seed": (_seed, 0, "random seed (same seed, same weights)"),
+    "seed": (check_seed, 0, "random seed (same seed, same weights)"),
 }
 
 

@@ -1,7 +1,5 @@
 """A scikit-learn clusterer: Deep Embedded Clustering on a stacked tied denoising autoencoder."""
 
-import numbers
-
 import numpy as np
 from sklearn.base import (
     BaseEstimator,
@@ -23,30 +21,11 @@ from tiedae.estimators._base import (
 from tiedae.pretraining.deep_clustering import check_refinement_params, refine_clusters
 from tiedae.pretraining.optimizers import make_optimizer
 from tiedae.pretraining.reconstruction_model import ReconstructionModel
-from tiedae.pretraining.stacked import LOSS_ALIASES, StackedDenoisingAutoencoder
-
-
-def _check_activation(activation, name):
-    """Raise `ValueError` naming `name` unless `activation` is a Keras activation."""
-    import keras
-
-    try:
-        keras.activations.get(activation)
-    except (ValueError, TypeError):
-        raise ValueError(
-            f"`{name}` {activation!r} is not a Keras activation; use e.g. 'relu', 'sigmoid', "
-            "'tanh' or 'linear'."
-        ) from None
-
-
-def _check_tol(tol):
-    """`tol` as a float in [0, 1), or `ValueError` saying what DEC's `tol` is."""
-    if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not 0 <= tol < 1:
-        raise ValueError(
-            "`tol` must be a number in [0, 1): DEC stops when fewer than this fraction of "
-            f"the samples change cluster between two target updates; received {tol!r}."
-        )
-    return float(tol)
+from tiedae.pretraining.stacked import (
+    LOSS_ALIASES,
+    StackedDenoisingAutoencoder,
+    check_activation,
+)
 
 
 class DeepEmbeddedClustering(
@@ -212,10 +191,9 @@ class DeepEmbeddedClustering(
         check_learning_rate(self.finetune_learning_rate, "finetune_learning_rate", allow_none=True)
         check_learning_rate(self.cluster_learning_rate, "cluster_learning_rate")
         check_positive(self.alpha, "alpha")
-        _check_tol(self.tol)
         check_refinement_params(self.batch_size, self.update_interval, self.max_iter, self.tol)
-        _check_activation(self.activation, "activation")
-        _check_activation(self.code_activation, "code_activation")
+        check_activation(self.activation, "activation")
+        check_activation(self.code_activation, "code_activation")
         seed = derive_seed(self.random_state)
         params = sda_params(self, self.epochs, seed)
         layer_sizes = check_layer_sizes(self.layer_sizes)
@@ -293,15 +271,8 @@ class DeepEmbeddedClustering(
         lr = check_learning_rate(
             lr, "learning_rate" if self.finetune_learning_rate is None else "finetune_learning_rate"
         )
-        try:
-            return make_optimizer(optimizer, lr)
-        except ValueError as exc:
-            if self.finetune_optimizer is None:
-                raise  # about `optimizer`, as the message says
-            # make_optimizer names its argument `optimizer`; the user passed `finetune_optimizer`.
-            raise ValueError(
-                str(exc).replace("`optimizer`", "`finetune_optimizer`", 1)
-            ) from None
+        name = "optimizer" if self.finetune_optimizer is None else "finetune_optimizer"
+        return make_optimizer(optimizer, lr, name=name)
 
     def _checked(self, X):
         check_is_fitted(self)

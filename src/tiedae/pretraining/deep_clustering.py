@@ -73,7 +73,9 @@ def check_refinement_params(batch_size, update_interval, max_iter, tol):
     update_interval = check_positive_int(update_interval, "update_interval")
     if isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral) or max_iter < 0:
         raise ValueError(f"`max_iter` must be a non-negative integer; received {max_iter!r}.")
-    return batch_size, update_interval, int(max_iter), check_rate(tol, "tol")
+    tol = check_rate(tol, "tol", meaning="DEC stops when fewer than this fraction of the samples "
+                     "change cluster between two target updates")
+    return batch_size, update_interval, int(max_iter), tol
 
 
 def refine_clusters(

@@ -50,7 +50,7 @@ def check_optimizer(optimizer):
     return check_spec(optimizer, "optimizer", OPTIMIZER_EXAMPLE)
 
 
-def make_optimizer(optimizer, learning_rate):
+def make_optimizer(optimizer, learning_rate, name="optimizer"):
     """A new Keras optimizer described by `optimizer`, at `learning_rate`.
 
     Args:
@@ -58,8 +58,9 @@ def make_optimizer(optimizer, learning_rate):
             `{"class_name": "SGD", "config": {"momentum": 0.9}}`.
         learning_rate: Positive float; it replaces any `learning_rate` in the
             config.
+        name: The parameter `optimizer` came from, for error messages.
     """
-    return _from_spec(optimizer, "optimizer", OPTIMIZER_EXAMPLE, keras.optimizers.get,
+    return _from_spec(optimizer, name, OPTIMIZER_EXAMPLE, keras.optimizers.get,
                       learning_rate=float(learning_rate))
 
 

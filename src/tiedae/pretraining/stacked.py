@@ -86,7 +86,8 @@ def _per_layer(value, n, name):
     return [value] * n
 
 
-def _check_activation(act, name):
+def check_activation(act, name):
+    """Raise `ValueError` naming `name` unless `act` is a Keras activation."""
     try:
         keras.activations.get(act)
     except (ValueError, TypeError):
@@ -271,7 +272,7 @@ class StackedDenoisingAutoencoder:
 
         self._activations = _per_layer(activation, n, "activation")
         for act in self._activations:
-            _check_activation(act, "activation")
+            check_activation(act, "activation")
         self._corruptions = []
         for k, kind in enumerate(_per_layer(corruption, n, "corruption")):
             kind = "none" if kind is None else kind
@@ -301,7 +302,7 @@ class StackedDenoisingAutoencoder:
             _per_layer(reconstruction_activation, n, "reconstruction_activation")
         ):
             if act != "auto":
-                _check_activation(act, "reconstruction_activation")
+                check_activation(act, "reconstruction_activation")
             self._reconstruction_activations.append(act)
             if self._losses[k] == "binary_crossentropy":
                 self._reconstruction_activation(k, "binary_crossentropy")  # fail now
