@@ -50,6 +50,11 @@ from tiedae.pretraining.data import (
     is_sparse,
     map_in_batches,
 )
+from tiedae.pretraining.early_stopping import (
+    BestEpochStopping,
+    check_early_stopping,
+    validation_rows,
+)
 from tiedae.pretraining.interrupt import StopOnDivergence
 from tiedae.pretraining.layerwise_autoencoder import LayerwiseTiedAutoencoder
 from tiedae.pretraining.optimizers import (
@@ -202,6 +207,19 @@ class StackedDenoisingAutoencoder:
             `keras.distribution.DataParallel` (JAX backend only; see
             `tiedae.distribution`). `batch_size` must be a multiple of the
             number of devices; a last batch that does not split evenly is cut.
+        early_stopping: If `True`, every layer (and the end-to-end
+            fine-tuning) stops once the reconstruction loss of held-out rows
+            has not improved by `tol` for `n_iter_no_change` epochs, and keeps
+            the weights of its best epoch; `epochs` and `finetune_epochs` are
+            then maxima. The held-out rows are `validation_data` when given,
+            else a random `validation_fraction` of `x` (drawn from the seed;
+            not possible for data read from disk, which needs
+            `validation_data`). Those rows are not trained on.
+        validation_fraction: Share of the rows held out for early stopping
+            when no `validation_data` is given, in (0, 1).
+        n_iter_no_change: Epochs without improvement before a layer stops (>= 1).
+        tol: Smallest decrease of the validation loss that counts as an
+            improvement (>= 0).
 
     Data may be larger than memory: `x` (and the validation data) may be a
     memory-mapped `.npy` (`np.load(path, mmap_mode="r")`), a backed `.h5ad`
@@ -216,7 +234,12 @@ class StackedDenoisingAutoencoder:
             decoder bias `k` of layer `k`'s autoencoder.
         history_: List with one dict per layer, `{"loss": [...], "val_loss": [...]}`
             (`val_loss` only with validation data).
+        n_iter_: Epochs each layer ran (fewer than `epochs` when it stopped early).
+        best_epoch_: The epoch of each layer whose weights were kept (1-based;
+            the last epoch run without early stopping).
         finetune_history_: Dict of the fine-tuning losses, or `None`.
+        finetune_n_iter_, finetune_best_epoch_: The same for the fine-tuning
+            (`None` when it did not run).
         losses_: The loss each layer used ("binary_crossentropy" or "mse").
         input_dim_: Number of input features.
         seed_: The base seed actually used.
@@ -248,6 +271,10 @@ class StackedDenoisingAutoencoder:
         seed=None,
         verbose=1,
         data_parallel=False,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
     ):
         self.layer_sizes = check_layer_sizes(layer_sizes)
         n = len(self.layer_sizes)
@@ -322,6 +349,8 @@ class StackedDenoisingAutoencoder:
         if verbose not in (0, 1, 2):
             raise ValueError(f"`verbose` must be 0, 1 or 2; received {verbose!r}.")
         self.data_parallel = check_data_parallel(data_parallel, check_backend=False)
+        (self.early_stopping, self.validation_fraction, self.n_iter_no_change,
+         self.tol) = check_early_stopping(early_stopping, validation_fraction, n_iter_no_change, tol)
 
     # ------------------------------------------------------------------ config
 
@@ -344,6 +373,10 @@ class StackedDenoisingAutoencoder:
             "seed": self.seed,
             "verbose": self.verbose,
             "data_parallel": self.data_parallel,
+            "early_stopping": self.early_stopping,
+            "validation_fraction": self.validation_fraction,
+            "n_iter_no_change": self.n_iter_no_change,
+            "tol": self.tol,
         }
 
     @classmethod
@@ -364,7 +397,10 @@ class StackedDenoisingAutoencoder:
 
     # Options added after checkpoints were first written; their defaults reproduce
     # what the code did before, so older checkpoints resume under them.
-    LATER_OPTIONS = ("reconstruction_activation", "kernel_initializer")
+    LATER_OPTIONS = (
+        "reconstruction_activation", "kernel_initializer", "early_stopping",
+        "validation_fraction", "n_iter_no_change", "tol",
+    )
 
     def _later_option_defaults(self):
         parameters = inspect.signature(type(self).__init__).parameters
@@ -461,6 +497,40 @@ class StackedDenoisingAutoencoder:
             validation_data=val, callbacks=callbacks, verbose=self.verbose,
         )
 
+    def _fit_stopping(self, model, x, validation, epochs, callbacks):
+        """`_fit` with early stopping when it is on: `(history dict, stopping summary)`."""
+        stopper = None
+        if self.early_stopping and epochs > 0:
+            if validation is None:
+                raise ValueError(
+                    "early_stopping=True needs validation rows to decide when to stop; pass "
+                    "validation_data or set early_stopping=False."
+                )
+            stopper = BestEpochStopping(self.n_iter_no_change, self.tol)
+            callbacks = [*callbacks, stopper]
+        history = _history_dict(self._fit(model, x, validation, epochs, callbacks))
+        run = len(history.get("loss", []))
+        if stopper is not None:
+            return history, stopper.summary(run)
+        return history, {"epochs_run": run, "best_epoch": run or None, "stopped_early": False}
+
+    def _log_stopping(self, stage, stopping):
+        if stopping["stopped_early"]:
+            self._log(
+                f"{stage}: stopped after epoch {stopping['epochs_run']}; kept epoch "
+                f"{stopping['best_epoch']} (best validation loss)"
+            )
+
+    def _hold_out(self, x):
+        """Split `validation_fraction` of `x`'s rows off for early stopping: `(x_train, x_val)`."""
+        if is_streamed(x):
+            raise ValueError(
+                "early_stopping=True with data read from disk needs validation_data: rows of a "
+                "memory-mapped or backed matrix are not split off automatically."
+            )
+        train, val = validation_rows(x.shape[0], self.validation_fraction, self.seed_)
+        return x[train], x[val]
+
     # ------------------------------------------------------------ greedy phase
 
     def _reconstruction_activation(self, k, loss):
@@ -505,8 +575,9 @@ class StackedDenoisingAutoencoder:
             f"corruption {self._corruptions[k]} {self._levels[k]:g}, loss {loss}, "
             f"{self._epochs[k]} epochs"
         )
-        history = self._fit(model, x, x_val, self._epochs[k], callbacks)
-        return dae, _history_dict(history)
+        history, stopping = self._fit_stopping(model, x, x_val, self._epochs[k], callbacks)
+        self._log_stopping(f"Layer {k + 1}", stopping)
+        return dae, history, stopping
 
     @_under_data_parallel
     def pretrain(self, x, validation_data=None, callbacks=None, run_dir=None, resume=False):
@@ -563,10 +634,15 @@ class StackedDenoisingAutoencoder:
             if checkpoint is not None:
                 checkpoint.write_manifest(manifest)
 
+        if self.early_stopping and x_val is None:
+            x, x_val = self._hold_out(x)
         self.input_dim_ = int(x.shape[1])
         self.autoencoder_ = None
         self.finetune_history_ = None
+        self.finetune_n_iter_ = self.finetune_best_epoch_ = None
         self.history_, self.losses_, arrays = [], [], []
+        self.n_iter_, self.best_epoch_ = [], []
+        stopping = manifest.setdefault("stopping", [])
         codes, val_codes = x, x_val
         batch = self._inference_batch_size()
         for k in range(n):
@@ -576,21 +652,28 @@ class StackedDenoisingAutoencoder:
                     checkpoint.layer_path(k), ["kernel", "encoder_bias", "decoder_bias"]
                 )
                 self.history_.append(manifest["history"][k])
+                layer_stopping = (stopping[k] if k < len(stopping)
+                                  else _stopping_of(manifest["history"][k]))
                 dae = self._layer_autoencoder(k, loss, seed=self.seed_ + k)
                 dae.build((None, codes.shape[1]))
                 _assign(dae, 0, layer)
             else:
                 loss = self.resolve_loss(k, codes)
-                dae, history = self._train_layer(k, codes, val_codes, loss, callbacks)
+                dae, history, layer_stopping = self._train_layer(
+                    k, codes, val_codes, loss, callbacks
+                )
                 layer = _layer_arrays(dae, 0)
                 self.history_.append(history)
                 if checkpoint is not None:
                     checkpoint.write_arrays(checkpoint.layer_path(k), layer)
                     manifest["losses"] = manifest["losses"][:k] + [loss]
                     manifest["history"] = manifest["history"][:k] + [history]
+                    manifest["stopping"] = manifest["stopping"][:k] + [layer_stopping]
                     manifest["completed_layers"] = k + 1
                     checkpoint.write_manifest(manifest)
             self.losses_.append(loss)
+            self.n_iter_.append(layer_stopping["epochs_run"])
+            self.best_epoch_.append(layer_stopping["best_epoch"])
             arrays.append(layer)
             if k + 1 < n:  # the next layer's clean codes, once, in batches
                 # (to a temporary memory-mapped file when the input is on disk)
@@ -606,13 +689,20 @@ class StackedDenoisingAutoencoder:
                 flat = checkpoint.read_arrays(checkpoint.finetuned_path, names)
                 self._load_autoencoder_arrays(flat)
                 self.finetune_history_ = finetuned["history"]
+                summary = finetuned.get("stopping") or _stopping_of(self.finetune_history_)
+                self.finetune_n_iter_ = summary["epochs_run"]
+                self.finetune_best_epoch_ = summary["best_epoch"]
             else:
                 self.finetune(x, validation_data=x_val, callbacks=callbacks)
                 if checkpoint is not None:
                     checkpoint.write_arrays(
                         checkpoint.finetuned_path, self._autoencoder_arrays()
                     )
-                    manifest["finetune"] = {"history": self.finetune_history_}
+                    manifest["finetune"] = {
+                        "history": self.finetune_history_,
+                        "stopping": {"epochs_run": self.finetune_n_iter_,
+                                     "best_epoch": self.finetune_best_epoch_},
+                    }
                     checkpoint.write_manifest(manifest)
         return self
 
@@ -656,6 +746,10 @@ class StackedDenoisingAutoencoder:
         and the loss is layer 0's. Updates `autoencoder_` in place
         and sets `finetune_history_`.
 
+        With `early_stopping`, the epochs are a maximum and the weights of the
+        best validation epoch are kept; without `validation_data`, a
+        `validation_fraction` of `x` is held out for it.
+
         Args:
             x: 2-D array with `input_dim_` features.
             validation_data: Optional `x_val` (or a tuple starting with it).
@@ -671,6 +765,8 @@ class StackedDenoisingAutoencoder:
         x = densify_if_small(check_matrix(x, "x", n_features=self.input_dim_))
         x_val = densify_if_small(self._validation_matrix(validation_data, self.input_dim_))
         epochs = _check_epochs(self.finetune_epochs if epochs is None else epochs, "epochs")
+        if self.early_stopping and x_val is None:
+            x, x_val = self._hold_out(x)
         n = len(self.layer_sizes)
         seed = self._seed_everything(n)
         inputs = keras.Input(shape=(self.input_dim_,), name="input")
@@ -684,6 +780,8 @@ class StackedDenoisingAutoencoder:
         model.compile(optimizer=optimizer or self._make_optimizer(), loss=self.losses_[0])
         self._log(f"Fine-tuning the {n}-layer tied autoencoder for {epochs} epochs")
         self.finetune_history_ = self._train_reconstruction(model, x, x_val, epochs, callbacks)
+        self.finetune_n_iter_ = self.reconstruction_stopping_["epochs_run"]
+        self.finetune_best_epoch_ = self.reconstruction_stopping_["best_epoch"]
         return self
 
     @_under_data_parallel
@@ -697,6 +795,10 @@ class StackedDenoisingAutoencoder:
         >>> autoencoder, encoder = sda.unroll()
         >>> autoencoder.compile(optimizer="adam", loss="mse")
         >>> sda.fit_reconstruction(autoencoder, x, epochs=20)
+
+        With `early_stopping`, it stops on `validation_data`'s loss (required
+        then) and keeps the best epoch; `reconstruction_stopping_` records
+        the epochs run and the epoch kept.
 
         Args:
             model: A compiled `ReconstructionModel` with `input_dim_` inputs.
@@ -716,8 +818,11 @@ class StackedDenoisingAutoencoder:
         return self._train_reconstruction(model, x, x_val, epochs, callbacks)
 
     def _train_reconstruction(self, model, x, x_val, epochs, callbacks):
-        history = self._fit(model, x, x_val, epochs, [StopOnDivergence(), *(callbacks or [])])
-        return _history_dict(history)
+        history, self.reconstruction_stopping_ = self._fit_stopping(
+            model, x, x_val, epochs, [StopOnDivergence(), *(callbacks or [])]
+        )
+        self._log_stopping("Fine-tuning", self.reconstruction_stopping_)
+        return history
 
     # ---------------------------------------------------------------- inference
 
@@ -794,6 +899,9 @@ class StackedDenoisingAutoencoder:
             "finetune_history": self.finetune_history_,
             "losses": self.losses_,
             "seed": self.seed_,
+            "n_iter": self.n_iter_,
+            "best_epoch": self.best_epoch_,
+            "finetune_stopping": [self.finetune_n_iter_, self.finetune_best_epoch_],
         }
 
     def _set_fitted_state(self, state, autoencoder):
@@ -802,6 +910,15 @@ class StackedDenoisingAutoencoder:
         self.finetune_history_ = state["finetune_history"]
         self.losses_ = list(state["losses"])
         self.seed_ = int(state["seed"])
+        # Files saved before early stopping existed: every epoch ran and the last was kept.
+        derived = [_stopping_of(h) for h in self.history_]
+        self.n_iter_ = state.get("n_iter", [d["epochs_run"] for d in derived])
+        self.best_epoch_ = state.get("best_epoch", [d["best_epoch"] for d in derived])
+        finetuned = _stopping_of(self.finetune_history_) if self.finetune_history_ else None
+        self.finetune_n_iter_, self.finetune_best_epoch_ = state.get(
+            "finetune_stopping",
+            [finetuned["epochs_run"], finetuned["best_epoch"]] if finetuned else [None, None],
+        )
         self.autoencoder_ = autoencoder
 
     def save(self, path):
@@ -853,6 +970,12 @@ class StackedDenoisingAutoencoder:
                 for k in range(len(self.layer_sizes))
             ]
             self.autoencoder_ = self._build_autoencoder(arrays)
+
+
+def _stopping_of(history):
+    """The stopping summary of a run recorded before early stopping existed (all epochs ran)."""
+    run = len((history or {}).get("loss", []))
+    return {"epochs_run": run, "best_epoch": run or None, "stopped_early": False}
 
 
 def _autoencoder_array_names(n):
