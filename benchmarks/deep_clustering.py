@@ -58,8 +58,9 @@ def run_seed(seed, data, settings, out, log):
     x, y = all_images(data, settings)
     dec = DeepEmbeddedClustering(
         settings["n_clusters"], layer_sizes=settings["layer_sizes"],
-        corruption_level=settings["corruption_level"], epochs=settings["pretrain_epochs"],
+        corruption_level=settings["corruption_level"], pretrain_epochs=settings["pretrain_epochs"],
         finetune_epochs=settings["finetune_epochs"], batch_size=256,
+        early_stopping=False,  # the published recipes' fixed schedules
         kernel_initializer=settings["kernel_initializer"],
         finetune_optimizer=settings["finetune_optimizer"],
         finetune_learning_rate=settings["finetune_learning_rate"],

@@ -84,7 +84,7 @@ def check_name(check):
 @pytest.mark.parametrize(
     "estimator",
     [
-        TiedAutoencoderTransformer((3,), epochs=1, batch_size=512),
+        TiedAutoencoderTransformer((3,), pretrain_epochs=1, batch_size=512),
         PretrainedMLPClassifier(
             (16,), activation="tanh", pretrain_epochs=1, epochs=3, learning_rate=0.1,
             batch_size=512,
@@ -94,7 +94,7 @@ def check_name(check):
         # fine-tuning keep the compilations per fit few; small batches so that the
         # epochs train at all (50 samples at batch 512 is one step per epoch).
         DeepEmbeddedClustering(
-            3, layer_sizes=(2,), epochs=5, finetune_epochs=0, learning_rate=0.01,
+            3, layer_sizes=(2,), pretrain_epochs=5, finetune_epochs=0, learning_rate=0.01,
             batch_size=16, n_init=10, max_iter=20, update_interval=5,
         ),
     ],

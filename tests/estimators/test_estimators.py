@@ -25,7 +25,7 @@ from tiedae.estimators import (
 )
 from tiedae.pretraining import StackedDenoisingAutoencoder, pretrained_layers
 
-TINY = dict(epochs=1, batch_size=64, random_state=0)
+TINY = dict(pretrain_epochs=1, batch_size=64, random_state=0)
 TINY_CLF = dict(pretrain_epochs=1, epochs=2, batch_size=64, learning_rate=0.01, random_state=0)
 
 
@@ -167,7 +167,7 @@ def test_classifier_refuses_bad_semi_supervised_settings(digits, kwargs, message
 
 # ------------------------------------------------------------ DeepEmbeddedClustering
 
-DEC_TINY = dict(layer_sizes=(32, 8), epochs=5, finetune_epochs=5, batch_size=64, max_iter=200,
+DEC_TINY = dict(layer_sizes=(32, 8), pretrain_epochs=5, finetune_epochs=5, batch_size=64, max_iter=200,
                 update_interval=20, random_state=0)
 
 
@@ -278,7 +278,7 @@ def test_clusterer_sparse_input_same_as_dense():
 def test_clusterer_without_refinement_keeps_kmeans_labels():
     x, y = dec_blobs()
     dec = DeepEmbeddedClustering(
-        4, **dict(DEC_TINY, epochs=2, finetune_epochs=2, unroll=False, max_iter=0)
+        4, **dict(DEC_TINY, pretrain_epochs=2, finetune_epochs=2, unroll=False, max_iter=0)
     ).fit(x)
     assert dec.n_iter_ == 0 and not dec.converged_ and len(dec.history_) == 1
     np.testing.assert_array_equal(dec.labels_, dec.kmeans_labels_)
@@ -312,7 +312,7 @@ def test_clusterer_refuses_bad_settings_before_training(kwargs, n_samples, messa
     monkeypatch.setattr(StackedDenoisingAutoencoder, "pretrain", no_pretraining)
     x, _ = dec_blobs()
     with pytest.raises(ValueError, match=message):
-        DeepEmbeddedClustering(**kwargs, **dict(DEC_TINY, epochs=1)).fit(x[:n_samples])
+        DeepEmbeddedClustering(**kwargs, **dict(DEC_TINY, pretrain_epochs=1)).fit(x[:n_samples])
 
 
 def test_clusterer_predict_checks():
@@ -344,7 +344,7 @@ def test_clusterer_accepts_layer_sizes_as_an_array():
     # As TiedAutoencoderTransformer does (e.g. widths from np.linspace in a grid search).
     x, _ = dec_blobs()
     dec = DeepEmbeddedClustering(
-        2, **dict(DEC_TINY, layer_sizes=np.array([6, 3]), epochs=1, finetune_epochs=0, max_iter=0)
+        2, **dict(DEC_TINY, layer_sizes=np.array([6, 3]), pretrain_epochs=1, finetune_epochs=0, max_iter=0)
     ).fit(x[:64])
     assert dec.sda_.get_config()["activation"] == ["relu", "linear"]
     assert dec.transform(x[:5]).shape == (5, 3)
@@ -420,7 +420,7 @@ def test_clusterer_finetune_optimizer_and_learning_rate_reach_the_unrolled_model
 
     x, _ = dec_blobs()
     dec = DeepEmbeddedClustering(
-        4, **dict(DEC_TINY, epochs=1, finetune_epochs=2, max_iter=0),
+        4, **dict(DEC_TINY, pretrain_epochs=1, finetune_epochs=2, max_iter=0),
         finetune_optimizer=DEC_SGD, finetune_learning_rate=0.05,
         kernel_initializer=DEC_INITIALIZER,
     ).fit(x)
@@ -453,7 +453,7 @@ def test_clusterer_without_unroll_finetunes_the_tied_stack_with_the_finetune_opt
     monkeypatch.setattr(StackedDenoisingAutoencoder, "finetune", finetune)
     x, _ = dec_blobs()
     dec = DeepEmbeddedClustering(
-        4, **dict(DEC_TINY, epochs=1, finetune_epochs=3, max_iter=0, unroll=False),
+        4, **dict(DEC_TINY, pretrain_epochs=1, finetune_epochs=3, max_iter=0, unroll=False),
         learning_rate=0.02, finetune_optimizer=DEC_SGD,
     ).fit(x)
     [optimizer] = seen
@@ -488,7 +488,7 @@ def test_clusterer_refuses_bad_finetune_settings_before_training(kwargs, message
     monkeypatch.setattr(StackedDenoisingAutoencoder, "pretrain", no_pretraining)
     x, _ = dec_blobs()
     with pytest.raises(ValueError, match=message):
-        DeepEmbeddedClustering(2, **dict(DEC_TINY, epochs=1), **kwargs).fit(x[:20])
+        DeepEmbeddedClustering(2, **dict(DEC_TINY, pretrain_epochs=1), **kwargs).fit(x[:20])
 
 
 # ------------------------------------------------- parameter validation, every estimator
@@ -573,7 +573,7 @@ def test_messages_name_the_estimators_own_parameters(no_pretraining, make, kwarg
 def test_clusterer_binary_crossentropy_with_sigmoid_hidden_layers_and_auto_loss(digits):
     # With activation="sigmoid" binary cross-entropy applies to every layer.
     x = digits[0][:128]
-    fast = dict(DEC_TINY, layer_sizes=(6, 3), epochs=1, finetune_epochs=0, max_iter=0)
+    fast = dict(DEC_TINY, layer_sizes=(6, 3), pretrain_epochs=1, finetune_epochs=0, max_iter=0)
     dec = DeepEmbeddedClustering(2, **fast, loss="binary_crossentropy", activation="sigmoid")
     assert dec.fit(x).sda_.losses_ == ["binary_crossentropy", "binary_crossentropy"]
     # "auto" never picks it for a relu hidden layer, even when that layer's code lies

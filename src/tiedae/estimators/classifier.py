@@ -15,9 +15,11 @@ from tiedae.estimators._base import (
     check_learning_rate,
     derive_seed,
     predict_in_batches,
+    resolve_early_stopping,
     sda_params,
 )
 from tiedae.pretraining.data import SparseBatches, densify_if_small
+from tiedae.pretraining.early_stopping import BestEpochStopping, validation_rows
 from tiedae.pretraining.handoff import fit_with_unfreezing
 from tiedae.pretraining.semi_supervised import fit_semi_supervised
 from tiedae.pretraining.stacked import StackedDenoisingAutoencoder
@@ -66,12 +68,32 @@ class PretrainedMLPClassifier(ClassifierMixin, BaseEstimator):
         random_state: None, an int or a `numpy.random.RandomState`; an int makes
             `fit` reproducible.
         verbose: 0, 1 or 2 (Keras progress output).
+        early_stopping: `True`, `False` or `"auto"` (default: on when `X`
+            has at least 1,000 rows). When on, a stratified
+            `validation_fraction` of the labelled rows is held out (every
+            class keeps rows on both sides) and neither phase trains on it:
+            each greedy layer stops on its validation reconstruction loss,
+            the supervised phase on the validation cross-entropy, after
+            `n_iter_no_change` epochs without an improvement of `tol`, and
+            each keeps its best epoch's weights; `pretrain_epochs` and
+            `epochs` are then maxima. With `freeze_epochs`, the frozen and
+            the unfrozen stages each stop on their own.
+        validation_fraction: Share of the labelled rows held out, in (0, 1).
+        n_iter_no_change: Epochs without improvement before stopping (>= 1).
+        tol: Smallest decrease of a validation loss that counts as an improvement.
 
     Attributes:
         classes_: The class labels (any sortable labels).
-        sda_: The fitted `StackedDenoisingAutoencoder`.
+        sda_: The fitted `StackedDenoisingAutoencoder` (its `n_iter_` and
+            `best_epoch_` say how each greedy layer stopped).
         model_: The fine-tuned `keras.Model` (softmax output over `classes_`).
-        history_: Per-epoch losses and accuracies of the supervised phase.
+        history_: Per-epoch losses and accuracies of the supervised phase
+            (`val_loss` and `val_accuracy` too with early stopping).
+        n_iter_: Supervised epochs run.
+        best_epoch_: The supervised epoch whose weights were kept (1-based;
+            the last one without early stopping).
+        validation_indices_: The rows of `X` held out for early stopping
+            (empty without it).
         n_features_in_: Number of input features.
 
     Notes on scikit-learn's estimator checks: every check applies and passes
@@ -107,6 +129,10 @@ class PretrainedMLPClassifier(ClassifierMixin, BaseEstimator):
         reconstruction_weight=0.0,
         random_state=None,
         verbose=0,
+        early_stopping="auto",
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
     ):
         self.layer_sizes = layer_sizes
         self.activation = activation
@@ -125,6 +151,10 @@ class PretrainedMLPClassifier(ClassifierMixin, BaseEstimator):
         self.reconstruction_weight = reconstruction_weight
         self.random_state = random_state
         self.verbose = verbose
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
 
     def fit(self, X, y, X_unlabeled=None):
         """Pretrain on `X` (and `X_unlabeled`), then fine-tune on `(X, y)`.
@@ -146,6 +176,17 @@ class PretrainedMLPClassifier(ClassifierMixin, BaseEstimator):
                 "of at least 2 classes."
             )
         X = as_float32(X)
+        stopping = resolve_early_stopping(self, X.shape[0])
+        seed = derive_seed(self.random_state)
+        targets = encoded.astype(np.int32)
+        X_val = y_val = None
+        self.validation_indices_ = np.array([], dtype=np.intp)
+        if stopping[0]:
+            train, self.validation_indices_ = validation_rows(
+                X.shape[0], stopping[1], seed, y=y, what="labelled rows"
+            )
+            X, X_val = X[train], X[self.validation_indices_]
+            targets, y_val = targets[train], targets[self.validation_indices_]
         pool = X
         if X_unlabeled is not None:
             extra = as_float32(
@@ -184,38 +225,56 @@ class PretrainedMLPClassifier(ClassifierMixin, BaseEstimator):
                 UserWarning,
                 stacklevel=2,
             )
-        seed = derive_seed(self.random_state)
         # Without pretraining, 0 greedy epochs still builds the stack's shapes.
         epochs = self.pretrain_epochs if self.pretrained else 0
-        sda = StackedDenoisingAutoencoder(**sda_params(self, epochs, seed))
-        self.sda_ = sda.pretrain(pool)
+        sda = StackedDenoisingAutoencoder(**sda_params(self, epochs, seed, stopping))
+        self.sda_ = sda.pretrain(pool, validation_data=X_val)
 
-        targets = encoded.astype(np.int32)
         finetune_seed = seed + len(sda.layer_sizes) + 1
+        stopper = callbacks = None
+        if stopping[0]:
+            stopper = BestEpochStopping(
+                stopping[2], stopping[3],
+                monitor="val_classifier_loss" if semi_supervised else "val_loss",
+            )
+            callbacks = [stopper]
         if semi_supervised:
             lr = self.learning_rate if self.finetune_learning_rate is None else self.finetune_learning_rate
             self.model_, self.history_ = fit_semi_supervised(
                 sda, X, targets, pool, n_classes=len(self.classes_), epochs=n_epochs,
                 reconstruction_weight=self.reconstruction_weight, batch_size=self.batch_size,
                 learning_rate=lr, pretrained=bool(self.pretrained), dropout=self.dropout,
-                seed=finetune_seed, verbose=self.verbose,
+                seed=finetune_seed, verbose=self.verbose, callbacks=callbacks,
+                validation_data=None if X_val is None else (X_val, y_val),
             )
-            return self
+            return self._record_stopping(stopper)
         keras.utils.set_random_seed(finetune_seed)
         model = sda.to_classifier(
             len(self.classes_), pretrained=bool(self.pretrained), dropout=self.dropout,
             learning_rate=self.finetune_learning_rate,
         )
         X = densify_if_small(X)
+        X_val = None if X_val is None else densify_if_small(X_val)
         if sp.issparse(X):
             data, labels, batch = SparseBatches(X, self.batch_size, y=targets), None, {}
         else:
             data, labels, batch = X, targets, {"batch_size": self.batch_size}
+        if X_val is not None:
+            batch["validation_data"] = (
+                SparseBatches(X_val, self.batch_size, False, y=y_val) if sp.issparse(X_val)
+                else (X_val, y_val)
+            )
         self.history_ = fit_with_unfreezing(
             model, data, labels, epochs=n_epochs, unfreeze_after=freeze_epochs,
-            verbose=self.verbose, **batch,
+            verbose=self.verbose, callbacks=callbacks, **batch,
         )
         self.model_ = model
+        return self._record_stopping(stopper)
+
+    def _record_stopping(self, stopper):
+        self.n_iter_ = len(self.history_.get("loss", []))
+        best = None if stopper is None else stopper.best_epoch_
+        self.best_epoch_ = self.n_iter_ if best is None else best
         return self
 
     def predict_proba(self, X):

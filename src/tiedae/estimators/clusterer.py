@@ -15,7 +15,10 @@ from tiedae.estimators._base import (
     as_float32,
     check_learning_rate,
     derive_seed,
+    hold_out,
     predict_in_batches,
+    renamed_parameter,
+    resolve_early_stopping,
     sda_params,
 )
 from tiedae.pretraining.deep_clustering import check_refinement_params, refine_clusters
@@ -64,7 +67,8 @@ class DeepEmbeddedClustering(
         optimizer: Keras optimizer name (or `{"class_name", "config"}` dict)
             for pretraining and fine-tuning.
         learning_rate: Their learning rate (positive and finite).
-        epochs: Greedy epochs per layer (or one per layer).
+        pretrain_epochs: Greedy epochs per layer (or one per layer); a maximum
+            with early stopping.
         finetune_epochs: Epochs of end-to-end fine-tuning on the clean input.
         finetune_optimizer: Optimizer of the fine-tuning when it differs from
             `optimizer` (e.g. DEC-keras's `{"class_name": "SGD", "config":
@@ -84,6 +88,19 @@ class DeepEmbeddedClustering(
         random_state: None, an int or a `numpy.random.RandomState`; an int makes
             `fit` reproducible.
         verbose: 0, 1 or 2 (Keras progress output and DEC's progress lines).
+        early_stopping: `True`, `False` or `"auto"` (default: on when `X`
+            has at least 1,000 rows): the autoencoder phases (every greedy
+            layer and the end-to-end fine-tuning) hold out a random
+            `validation_fraction` of the rows, stop after `n_iter_no_change`
+            epochs without a decrease of `stopping_tol` in their validation
+            reconstruction loss and keep the best epoch. k-means and DEC's
+            refinement then use every row.
+        validation_fraction: Share of the rows held out, in (0, 1).
+        n_iter_no_change: Epochs without improvement before stopping (>= 1).
+        stopping_tol: Smallest decrease of the validation loss that counts
+            as an improvement (the other estimators' `tol`; here `tol` is
+            DEC's own stopping rule).
+        epochs: Former name of `pretrain_epochs` (`FutureWarning`); `None`.
 
     Attributes:
         labels_: Cluster of every training sample.
@@ -126,7 +143,7 @@ class DeepEmbeddedClustering(
         kernel_initializer="glorot_uniform",
         optimizer="adam",
         learning_rate=1e-3,
-        epochs=10,
+        pretrain_epochs=10,
         finetune_epochs=10,
         finetune_optimizer=None,
         finetune_learning_rate=None,
@@ -140,6 +157,11 @@ class DeepEmbeddedClustering(
         cluster_learning_rate=0.01,
         random_state=None,
         verbose=0,
+        early_stopping="auto",
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        stopping_tol=1e-4,
+        epochs=None,
     ):
         self.n_clusters = n_clusters
         self.layer_sizes = layer_sizes
@@ -151,7 +173,7 @@ class DeepEmbeddedClustering(
         self.kernel_initializer = kernel_initializer
         self.optimizer = optimizer
         self.learning_rate = learning_rate
-        self.epochs = epochs
+        self.pretrain_epochs = pretrain_epochs
         self.finetune_epochs = finetune_epochs
         self.finetune_optimizer = finetune_optimizer
         self.finetune_learning_rate = finetune_learning_rate
@@ -165,6 +187,11 @@ class DeepEmbeddedClustering(
         self.cluster_learning_rate = cluster_learning_rate
         self.random_state = random_state
         self.verbose = verbose
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.stopping_tol = stopping_tol
+        self.epochs = epochs
 
     def fit(self, X, y=None):
         """Pretrain, fine-tune, run k-means and refine the clusters on `X`.
@@ -195,7 +222,9 @@ class DeepEmbeddedClustering(
         check_activation(self.activation, "activation")
         check_activation(self.code_activation, "code_activation")
         seed = derive_seed(self.random_state)
-        params = sda_params(self, self.epochs, seed)
+        epochs = renamed_parameter(self, "epochs", "pretrain_epochs")
+        stopping = resolve_early_stopping(self, X.shape[0], tol=self.stopping_tol)
+        params = sda_params(self, epochs, seed, stopping)
         layer_sizes = check_layer_sizes(self.layer_sizes)
         n_layers = len(layer_sizes)
         self._check_loss(n_layers)
@@ -207,17 +236,21 @@ class DeepEmbeddedClustering(
         params["kernel_initializer"] = self.kernel_initializer
         sda = StackedDenoisingAutoencoder(**params, finetune_denoising=False)
         self._finetune_optimizer()  # fail before the (long) pretraining
-        self.sda_ = sda.pretrain(X)
+        X_fit, X_val = hold_out(X, seed, stopping)
+        self.sda_ = sda.pretrain(X_fit, validation_data=X_val)
 
         keras.utils.set_random_seed(seed + n_layers + 1)
         if self.unroll:
             self.autoencoder_, encoder = sda.unroll()
             self._compile_finetuning(self.autoencoder_)
-            history = sda.fit_reconstruction(self.autoencoder_, X, self.finetune_epochs)
+            history = sda.fit_reconstruction(
+                self.autoencoder_, X_fit, self.finetune_epochs, validation_data=X_val
+            )
             self.finetune_history_ = history if self.finetune_epochs else None
         else:
             if self.finetune_epochs:
-                sda.finetune(X, epochs=self.finetune_epochs, optimizer=self._finetune_optimizer())
+                sda.finetune(X_fit, validation_data=X_val, epochs=self.finetune_epochs,
+                             optimizer=self._finetune_optimizer())
             self.finetune_history_ = sda.finetune_history_
             # DEC trains a copy of the encoder; `sda_` stays the tied autoencoder.
             self.autoencoder_ = sda.autoencoder_

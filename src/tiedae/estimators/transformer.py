@@ -4,7 +4,14 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from tiedae.estimators._base import as_float32, check_learning_rate, derive_seed, sda_params
+from tiedae.estimators._base import (
+    as_float32,
+    check_learning_rate,
+    derive_seed,
+    renamed_parameter,
+    resolve_early_stopping,
+    sda_params,
+)
 from tiedae.pretraining.stacked import StackedDenoisingAutoencoder
 
 
@@ -26,7 +33,8 @@ class TiedAutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
         loss: "auto", "binary_crossentropy" or "mse" (or one per layer).
         optimizer: Keras optimizer name.
         learning_rate: Learning rate (positive and finite).
-        epochs: Greedy epochs per layer (or one per layer).
+        pretrain_epochs: Greedy epochs per layer (or one per layer); a maximum
+            with early stopping.
         batch_size: Batch size.
         finetune_epochs: End-to-end fine-tuning epochs of the deep autoencoder.
         finetune_denoising: Whether that fine-tuning corrupts the input (layer
@@ -34,9 +42,20 @@ class TiedAutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
         random_state: None, an int or a `numpy.random.RandomState`; an int makes
             `fit` reproducible.
         verbose: 0, 1 or 2 (Keras progress output).
+        early_stopping: `True`, `False` or `"auto"` (default: on when `X`
+            has at least 1,000 rows): hold out a random `validation_fraction`
+            of the rows, stop every layer (and the fine-tuning) after
+            `n_iter_no_change` epochs without a decrease of `tol` in their
+            validation reconstruction loss, and keep the best epoch.
+        validation_fraction: Share of the rows held out, in (0, 1).
+        n_iter_no_change: Epochs without improvement before stopping (>= 1).
+        tol: Smallest decrease of the validation loss that counts as an improvement.
+        epochs: Former name of `pretrain_epochs` (`FutureWarning`); `None`.
 
     Attributes:
-        sda_: The fitted `StackedDenoisingAutoencoder`.
+        sda_: The fitted `StackedDenoisingAutoencoder` (its `n_iter_` and
+            `best_epoch_` say how each layer stopped).
+        n_iter_: Epochs each layer ran (as `sda_.n_iter_`).
         n_features_in_: Number of input features.
         feature_names_in_: Input feature names (when `X` has them).
 
@@ -50,7 +69,7 @@ class TiedAutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
 
     >>> from sklearn.pipeline import make_pipeline
     >>> from sklearn.linear_model import LogisticRegression
-    >>> pipe = make_pipeline(TiedAutoencoderTransformer((64, 32), epochs=5),
+    >>> pipe = make_pipeline(TiedAutoencoderTransformer((64, 32), pretrain_epochs=5),
     ...                      LogisticRegression(max_iter=1000))
     >>> pipe.fit(X_train, y_train).score(X_test, y_test)
     """
@@ -64,12 +83,17 @@ class TiedAutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
         loss="auto",
         optimizer="adam",
         learning_rate=1e-3,
-        epochs=10,
+        pretrain_epochs=10,
         batch_size=128,
         finetune_epochs=0,
         finetune_denoising=True,
         random_state=None,
         verbose=0,
+        early_stopping="auto",
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        epochs=None,
     ):
         self.layer_sizes = layer_sizes
         self.activation = activation
@@ -78,24 +102,32 @@ class TiedAutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
         self.loss = loss
         self.optimizer = optimizer
         self.learning_rate = learning_rate
-        self.epochs = epochs
+        self.pretrain_epochs = pretrain_epochs
         self.batch_size = batch_size
         self.finetune_epochs = finetune_epochs
         self.finetune_denoising = finetune_denoising
         self.random_state = random_state
         self.verbose = verbose
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.epochs = epochs
 
     def fit(self, X, y=None):
         """Pretrain the stack on `X` (labels, if given, are ignored)."""
         X = validate_data(self, X, accept_sparse="csr", dtype=[np.float32, np.float64])
         # The stack checks the rest; it lets an infinite learning rate through.
         check_learning_rate(self.learning_rate, "learning_rate")
+        epochs = renamed_parameter(self, "epochs", "pretrain_epochs")
+        stopping = resolve_early_stopping(self, X.shape[0])
         sda = StackedDenoisingAutoencoder(
-            **sda_params(self, self.epochs, derive_seed(self.random_state)),
+            **sda_params(self, epochs, derive_seed(self.random_state), stopping),
             finetune_epochs=self.finetune_epochs,
             finetune_denoising=self.finetune_denoising,
         )
         self.sda_ = sda.pretrain(as_float32(X))
+        self.n_iter_ = list(sda.n_iter_)
         self._n_features_out = sda.layer_sizes[-1]
         return self
 

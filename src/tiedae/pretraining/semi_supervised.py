@@ -132,6 +132,8 @@ def fit_semi_supervised(
     dropout=0.0,
     seed=None,
     verbose=0,
+    validation_data=None,
+    callbacks=None,
 ):
     """Fine-tune a classifier on few labels while reconstructing the unlabelled data.
 
@@ -154,6 +156,13 @@ def fit_semi_supervised(
         seed: Optional seed for `keras.utils.set_random_seed` (initialisation,
             dropout, shuffling).
         verbose: Keras `fit` verbosity.
+        validation_data: Optional `(x_val, y_val)` labelled held-out rows; their
+            classification loss is logged as `val_classifier_loss` (the one
+            to monitor for early stopping, e.g. with
+            `tiedae.pretraining.early_stopping.BestEpochStopping(10,
+            monitor="val_classifier_loss")`) and their reconstruction loss as
+            `val_reconstruction_loss`.
+        callbacks: Optional list of Keras callbacks.
 
     Returns:
         `(classifier, history)`: the classifier (input -> class probabilities),
@@ -198,9 +207,21 @@ def fit_semi_supervised(
               "reconstruction": sda.losses_[0]},
         loss_weights={"classifier": 1.0, "reconstruction": reconstruction_weight},
     )
+    validation = None
+    if validation_data is not None:
+        x_val, y_val = validation_data
+        x_val = _in_memory(x_val, "validation_data", sda.input_dim_)
+        y_val = np.asarray(y_val).astype("int64")
+        if y_val.shape != (len(x_val),):
+            raise ValueError(
+                f"`validation_data` must be (x_val, y_val) with one label per row; received "
+                f"{len(x_val)} rows and labels of shape {y_val.shape}."
+            )
+        validation = (x_val, {"classifier": y_val, "reconstruction": x_val})
     history = train_model.fit(
         x, {"classifier": y_mixed, "reconstruction": x},
         batch_size=batch_size, epochs=epochs, shuffle=True, verbose=verbose,
+        validation_data=validation, callbacks=callbacks,
     )
     classifier.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return classifier, history.history
