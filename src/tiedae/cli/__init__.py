@@ -137,6 +137,13 @@ def build_parser():
     p.add_argument("--freeze", action="store_true", help="freeze the pretrained layers")
     p.add_argument("--unfreeze-after", type=_positive_int, help="with --freeze: unfreeze after N epochs")
     p.add_argument("--compare", action="store_true", help="also train the same network from random init")
+    p.add_argument("--early-stopping", action="store_true",
+                   help="hold out --validation-split of the labelled training rows (stratified) and stop "
+                        "once their loss stops improving, keeping the best epoch; --epochs becomes a maximum")
+    p.add_argument("--patience", type=_positive_int, default=None,
+                   help="with --early-stopping: epochs without improvement before stopping (default: 10)")
+    p.add_argument("--validation-split", type=_open_fraction, default=None,
+                   help="with --early-stopping: fraction of the labelled training rows held out (default: 0.1)")
     p.add_argument("--seed", type=_seed, default=0, help="seed of the splits and the classifier (default: %(default)s)")
     p.set_defaults(handler="cmd_finetune")
 

@@ -196,6 +196,8 @@ def _stack_kwargs(config, verbose, data_parallel):
         seed=config["seed"],
         verbose=verbose,
         data_parallel=data_parallel,
+        early_stopping=config["early_stopping"],
+        n_iter_no_change=config["patience"],
     )
 
 
@@ -252,6 +254,17 @@ def check_write_h5ad(args):
 
         check_output_file(args.write_h5ad, "--write-h5ad", ".h5ad", source=args.data)
         _anndata()  # anndata missing: say so now, not after training
+
+
+def check_early_stopping_options(args, config):
+    """Refuse early-stopping options that would have no effect."""
+    if config["early_stopping"] and config["validation_split"] <= 0:
+        raise DataError(
+            "--early-stopping needs validation rows to decide when to stop; set --validation-split "
+            "above 0 (e.g. 0.1)."
+        )
+    if getattr(args, "patience", None) is not None and not config["early_stopping"]:
+        raise DataError("--patience has no effect without --early-stopping; add --early-stopping.")
 
 
 def check_split(n_rows, fraction, flag):
@@ -389,10 +402,17 @@ def pretrain_stack(stack, X, y, config, run, resume=False, image_shape=None, set
                 "width": width,
                 "final_loss": _last(history.get("loss")),
                 "final_val_loss": _last(history.get("val_loss")),
+                "epochs_run": run_epochs,
+                "best_epoch": best_epoch,
             }
-            for width, history in zip(stack.layer_sizes, stack.history_)
+            for width, history, run_epochs, best_epoch in zip(
+                stack.layer_sizes, stack.history_, stack.n_iter_, stack.best_epoch_
+            )
         ],
     }
+    if stack.finetune_n_iter_ is not None:
+        metrics["finetune"] = {"epochs_run": stack.finetune_n_iter_,
+                               "best_epoch": stack.finetune_best_epoch_}
     if settings and "preprocessing" in settings:
         metrics["preprocessing"] = settings["preprocessing"]
     if settings and "gene_sets" in settings:
@@ -416,9 +436,12 @@ def write_plots(stack, X, y, codes, run, image_shape=None):
 
 
 def train_classifier(stack, x_train, y_train, x_test, y_test, n_classes, pretrained, epochs,
-                     batch_size, learning_rate=1e-3, freeze=False, unfreeze_after=None, verbose=0):
-    """Fine-tune (pretrained=True) or train from random init the same network; return (model, accuracy, history)."""
+                     batch_size, learning_rate=1e-3, freeze=False, unfreeze_after=None, verbose=0,
+                     validation=None, patience=10):
+    """Fine-tune (pretrained=True) or train from random init the same network; return
+    (model, accuracy, history, stopping). With `validation` (x_val, y_val), stop early on its loss."""
     from tiedae.pretraining import fit_with_unfreezing
+    from tiedae.pretraining.early_stopping import BestEpochStopping
 
     model = stack.to_classifier(n_classes, freeze=freeze and pretrained, pretrained=pretrained)
     compile_kwargs = dict(
@@ -427,6 +450,10 @@ def train_classifier(stack, x_train, y_train, x_test, y_test, n_classes, pretrai
         metrics=["accuracy"],
     )
     fit_kwargs = dict(epochs=epochs, batch_size=batch_size, verbose=verbose)
+    stopper = None
+    if validation is not None:
+        stopper = BestEpochStopping(patience)
+        fit_kwargs.update(validation_data=validation, callbacks=[stopper])
     if pretrained and freeze and unfreeze_after:
         history = fit_with_unfreezing(model, x_train, y_train, unfreeze_after=unfreeze_after,
                                       compile_kwargs=compile_kwargs, **fit_kwargs)
@@ -434,7 +461,9 @@ def train_classifier(stack, x_train, y_train, x_test, y_test, n_classes, pretrai
         model.compile(**compile_kwargs)
         history = model.fit(x_train, y_train, **fit_kwargs).history
     accuracy = float(np.mean(predict_classes(model, x_test) == y_test)) if len(x_test) else None
-    return model, accuracy, history
+    run_epochs = len(history.get("loss", []))
+    best = stopper.best_epoch_ if stopper is not None and stopper.best_epoch_ else run_epochs
+    return model, accuracy, history, {"epochs_run": run_epochs, "best_epoch": best}
 
 
 def predict_classes(model, X, batch_size=1024):
@@ -461,8 +490,14 @@ def _last(values):
 def cmd_pretrain(args):
     # Everything that can be checked is checked before the run directory exists.
     config = effective_config(args)
+    check_early_stopping_options(args, config)
     raw, y, names = read_data(args, with_names=True)
     check_image_shape(args.image_shape, raw.shape[1])
+    if config["early_stopping"] and is_streamed(raw):
+        raise DataError(
+            "--early-stopping needs validation rows, but data read from disk (--backed) is not "
+            "split; load it into memory (drop --backed) or leave out --early-stopping."
+        )
     if not is_streamed(raw):  # data on disk is not split
         check_split(raw.shape[0], config["validation_split"], "option 'validation_split'")
     check_write_h5ad(args)
@@ -517,21 +552,38 @@ def cmd_finetune(args):
     check_training_labels(y)
     check_split(len(X), args.test_split, "--test-split")
     check_label_fraction(len(X) - math.ceil(args.test_split * len(X)), args.label_fraction)
+    if not args.early_stopping and (args.patience is not None or args.validation_split is not None):
+        raise DataError(
+            f"{'--patience' if args.patience is not None else '--validation-split'} has no effect "
+            "without --early-stopping; add --early-stopping."
+        )
     classes, targets = encode_labels(y)
     started = time.perf_counter()
     train, test = split_rows(len(X), args.test_split, args.seed, labels=targets)
     if args.label_fraction < 1.0:
         train, _ = split_rows(len(train), 1.0 - args.label_fraction, args.seed, labels=targets[train])
         train = np.sort(train)
+    validation = None
+    if args.early_stopping:
+        from tiedae.pretraining.early_stopping import validation_rows
+
+        # Held out from the labelled training rows only; the test rows stay for the report.
+        fit_rows, val_rows = validation_rows(
+            len(train), args.validation_split or 0.1, args.seed, y=classes[targets[train]],
+            what="labelled training rows",
+        )
+        validation = (X[train[val_rows]], targets[train[val_rows]])
+        train = train[fit_rows]
     results = {}
     models = {}
     for name, pretrained in (("pretrained", True), ("random_init", False)):
         if name == "random_init" and not args.compare:
             continue
-        model, accuracy, history = train_classifier(
+        model, accuracy, history, stopping = train_classifier(
             stack, X[train], targets[train], X[test], targets[test], len(classes), pretrained,
             epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
             freeze=args.freeze, unfreeze_after=args.unfreeze_after, verbose=0 if args.quiet else 1,
+            validation=validation, patience=args.patience or 10,
         )
         losses = history.get("loss") or []
         if not np.all(np.isfinite(losses)):
@@ -541,12 +593,13 @@ def cmd_finetune(args):
                 f"fine-tuning ({name.replace('_', ' ')}) diverged: the loss became {float(losses[bad])} at "
                 f"epoch {bad + 1}; nothing was saved. Lower --learning-rate."
             )
-        results[name] = {"test_accuracy": accuracy, "final_loss": _last(losses)}
+        results[name] = {"test_accuracy": accuracy, "final_loss": _last(losses), **stopping}
         models[name] = model
     save_keras_model(run.file(runs.FINETUNED_MODEL), models["pretrained"])
     metrics = {
         "classes": [c.item() if hasattr(c, "item") else c for c in classes],
         "n_train_labels": int(len(train)),
+        "n_validation_labels": 0 if validation is None else int(len(validation[1])),
         "n_test": int(len(test)),
         "seconds": round(time.perf_counter() - started, 3),
         **results,
@@ -623,6 +676,8 @@ def _loss_text(layer):
     text = f"loss {layer['final_loss']:.4f}" if layer["final_loss"] is not None else "loss n/a"
     if layer["final_val_loss"] is not None:
         text += f", val_loss {layer['final_val_loss']:.4f}"
+    if layer.get("best_epoch") and layer["best_epoch"] != layer.get("epochs_run"):
+        text += f"; stopped after {layer['epochs_run']} epochs, kept epoch {layer['best_epoch']}"
     return text
 
 

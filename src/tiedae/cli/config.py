@@ -138,6 +138,13 @@ OPTIONS = {
         "corrupt the input during that fine-tuning (--no-finetune-denoising: clean input)",
     ),
     "validation_split": (_fraction, 0.1, "fraction of rows held out to report validation loss"),
+    "early_stopping": (
+        _flag,
+        False,
+        "stop each layer (and the fine-tuning) once the loss of the --validation-split rows stops "
+        "improving, keeping its best epoch; --epochs and --finetune-epochs become maxima",
+    ),
+    "patience": (_positive(_int), 10, "with --early-stopping: epochs without improvement before a layer stops"),
     "seed": (check_seed, 0, "random seed (same seed, same weights)"),
 }
 

@@ -29,6 +29,8 @@ DEMO_CONFIG = {
     "finetune_epochs": 0,
     "finetune_denoising": True,
     "validation_split": 0.1,
+    "early_stopping": False,
+    "patience": 10,
     "seed": 0,
 }
 LABEL_FRACTION = 0.10
@@ -73,7 +75,7 @@ def cmd_demo(args):
         labelled = train[np.sort(labelled)]
         print(f"Draw {repeat + 1}/{REPEATS}: training both classifiers on {len(labelled)} labels ...")
         for name, pretrained in (("pretrained", True), ("random_init", False)):
-            _, accuracy, _ = train_classifier(
+            _, accuracy, _, _ = train_classifier(
                 stack, X[labelled], y[labelled], X[test], y[test], n_classes=10, pretrained=pretrained,
                 epochs=FINETUNE_EPOCHS, batch_size=32,
             )

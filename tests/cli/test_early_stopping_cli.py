@@ -1,0 +1,97 @@
+"""`--early-stopping` in `tiedae pretrain` and `tiedae finetune`: recorded, and refused where it cannot work."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+
+from tiedae import runs
+from tiedae.cli import main
+
+QUICK = ["--batch-size", "64", "--quiet", "--seed", "1"]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    digits = load_digits()
+    folder = tmp_path_factory.mktemp("data")
+    path = folder / "digits.npz"
+    np.savez(path, X=(digits.data[:400] / 16.0).astype(np.float32), y=digits.target[:400])
+    return path
+
+
+def metrics(run_dir):
+    with open(os.path.join(run_dir, runs.METRICS)) as handle:
+        return json.load(handle)
+
+
+def test_pretrain_and_finetune_stop_early_and_record_it(data, tmp_path):
+    run_dir = tmp_path / "run"
+    assert main(["pretrain", str(data), "--run-dir", str(run_dir), "--layers", "16,8",
+                 "--epochs", "300", "--learning-rate", "0.01", "--early-stopping",
+                 "--patience", "2", *QUICK]) == 0
+    layers = metrics(run_dir)["pretrain"]["layers"]
+    for layer in layers:
+        assert layer["epochs_run"] < 300 and layer["epochs_run"] - layer["best_epoch"] == 2
+    config = (run_dir / runs.CONFIG).read_text()
+    assert "early_stopping = true" in config and "patience = 2" in config
+    # The run's history holds one row per epoch actually run.
+    rows = (run_dir / runs.HISTORY).read_text().splitlines()[1:]
+    assert len(rows) == sum(layer["epochs_run"] for layer in layers)
+
+    assert main(["finetune", str(data), "--run-dir", str(run_dir), "--epochs", "500",
+                 "--learning-rate", "0.01", "--early-stopping", "--patience", "3",
+                 "--validation-split", "0.2", *QUICK]) == 0
+    finetune = metrics(run_dir)["finetune"]
+    assert finetune["pretrained"]["epochs_run"] < 500
+    assert finetune["pretrained"]["epochs_run"] - finetune["pretrained"]["best_epoch"] == 3
+    # The validation rows come out of the training rows, not the test rows.
+    assert finetune["n_test"] == 80 and finetune["n_train_labels"] + finetune["n_validation_labels"] == 320
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["pretrain", "--patience", "3"], "--patience has no effect without --early-stopping"),
+        (["pretrain", "--early-stopping", "--validation-split", "0"],
+         "--early-stopping needs validation rows"),
+        (["pretrain", "--early-stopping", "--backed"], "data read from disk (--backed) is not split"),
+    ],
+)
+def test_pretrain_refuses_early_stopping_that_cannot_work(data, tmp_path, argv, message, capsys):
+    source = data
+    if "--backed" in argv:
+        source = tmp_path / "x.npy"
+        np.save(source, np.load(data)["X"])
+    run_dir = tmp_path / "run"
+    assert main([argv[0], str(source), "--run-dir", str(run_dir), *argv[1:], *QUICK]) == 2
+    assert message in capsys.readouterr().err
+    assert not run_dir.exists()
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--patience", "3"], "--patience has no effect without --early-stopping"),
+        (["--validation-split", "0.2"], "--validation-split has no effect without --early-stopping"),
+    ],
+)
+def test_finetune_refuses_early_stopping_options_without_effect(data, tmp_path, argv, message, capsys):
+    run_dir = tmp_path / "run"
+    assert main(["pretrain", str(data), "--run-dir", str(run_dir), "--layers", "8",
+                 "--epochs", "1", *QUICK]) == 0
+    before = sorted(os.listdir(run_dir))
+    capsys.readouterr()
+    assert main(["finetune", str(data), "--run-dir", str(run_dir), *argv, *QUICK]) == 2
+    assert message in capsys.readouterr().err
+    assert sorted(os.listdir(run_dir)) == before  # nothing written
+
+
+def test_a_patience_below_one_is_a_usage_error(data, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["finetune", str(data), "--run-dir", str(tmp_path), "--early-stopping",
+              "--patience", "0"])
+    assert exit_info.value.code == 2
+    assert "--patience: expected a positive integer" in capsys.readouterr().err
