@@ -85,11 +85,13 @@ def build_parser():
     def single_cell_args(p, pretrain=False):
         group = p.add_argument_group(
             "single-cell and large data",
-            "--normalize, --log1p, --target-sum, --gmt and --min-genes can also be set in the "
-            "--config TOML, in [preprocessing] and [gene_sets] tables (a run's own config.toml "
-            "has them)." if pretrain else None,
+            "--normalize, --log1p, --target-sum, --gmt, --min-genes, --backed and --data-parallel "
+            "can also be set in the --config TOML, in [preprocessing], [gene_sets] and [training] "
+            "tables (a run's own config.toml has them). A flag that would have no effect "
+            "(--target-sum without --normalize, --min-genes without --gmt, --backed with another "
+            "format or with --validation-split) is refused." if pretrain else None,
         )
-        group.add_argument("--backed", action="store_true",
+        group.add_argument("--backed", action="store_true", default=None,
                            help="stream a .npy (memory-mapped) or .h5ad (backed) from disk instead of loading it"
                                 + ("; no validation split" if pretrain else ""))
         group.add_argument("--write-h5ad", metavar="OUT",
@@ -109,14 +111,15 @@ def build_parser():
                                 "(needs gene names: .h5ad, .mtx/10x, a .csv header or feature_names in .npz)")
         group.add_argument("--min-genes", type=_positive_int, default=None,
                            help="with --gmt: leave out sets with fewer genes in the data (default: 5)")
-        group.add_argument("--data-parallel", nargs="?", type=_positive_int, const=True, default=False,
+        group.add_argument("--data-parallel", nargs="?", type=_positive_int, const=True, default=None,
                            metavar="N", help="train data-parallel on all (or N) devices; JAX backend only")
 
     p = commands.add_parser("pretrain", help="greedy layer-wise pretraining of a stacked denoising autoencoder",
                             description="Greedy layer-wise pretraining; writes models, metrics, history, embedding and plots to --run-dir.")
     data_args(p)
     p.add_argument("--config", help="TOML file of pretraining options (flags override it)")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --run-dir")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run in --run-dir (with no run there, say so and start one)")
     p.add_argument("--overwrite", action="store_true", help="write into a directory that is not a previous run, or restart one")
     p.add_argument("--image-shape", type=_image_shape, help="HxW of image inputs for the filter plot (default: square if possible)")
     add_pretraining_flags(p)
@@ -135,7 +138,7 @@ def build_parser():
     p.add_argument("--label-fraction", type=_fraction, default=1.0,
                    help="use only this fraction of the training labels (default: %(default)s)")
     p.add_argument("--freeze", action="store_true", help="freeze the pretrained layers")
-    p.add_argument("--unfreeze-after", type=_positive_int, help="with --freeze: unfreeze after N epochs")
+    p.add_argument("--unfreeze-after", type=_positive_int, help="with --freeze (required): unfreeze after N epochs")
     p.add_argument("--compare", action="store_true", help="also train the same network from random init")
     p.add_argument("--early-stopping", action="store_true",
                    help="hold out --validation-split of the labelled training rows (stratified) and stop "
@@ -183,11 +186,22 @@ def _choose_backend(requested):
     return backend
 
 
-def main(argv=None):
+def main(argv=None, load_package=None):
+    """Run the command in `argv`; return its exit status.
+
+    `load_package`: called once the arguments are checked, before the command
+    needs Keras (the `tiedae` script defers the package's `__init__` to it, so
+    that a mistake is answered without loading Keras).
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         _choose_backend(args.backend)
+        from tiedae.cli.checks import check_arguments
+
+        check_arguments(args)
+        if load_package is not None:
+            load_package()
         if args.handler == "cmd_demo":
             from tiedae.cli import demo as module
         else:

@@ -500,10 +500,13 @@ def cmd_pretrain(args):
         )
     if not is_streamed(raw):  # data on disk is not split
         check_split(raw.shape[0], config["validation_split"], "option 'validation_split'")
+    else:
+        config["validation_split"] = 0.0  # what the run does, in its config.toml
     check_write_h5ad(args)
     preprocessing = preprocessing_from_flags(args, raw)
     X = preprocessing(raw)
-    settings = {"preprocessing": preprocessing.to_dict()}
+    settings = {"preprocessing": preprocessing.to_dict(),
+                "training": {"backed": bool(args.backed), "data_parallel": args.data_parallel}}
     adjacency = set_names = None
     if args.gmt:
         adjacency, set_names = gene_set_mask(args, names, X.shape[1])
@@ -516,9 +519,13 @@ def cmd_pretrain(args):
             f"{args.run_dir!r} already holds a run; pass --resume to continue it "
             "or --overwrite to start it again."
         )
+    resume = args.resume
+    if resume and not runs.RunDirectory.holds_run(args.run_dir):
+        print(f"tiedae: no run to resume in {args.run_dir}; starting a new run.", file=sys.stderr)
+        resume = False
     run = runs.RunDirectory(args.run_dir, overwrite=args.overwrite)
     try:
-        stack, metrics = pretrain_stack(stack, X, y, config, run, resume=args.resume,
+        stack, metrics = pretrain_stack(stack, X, y, config, run, resume=resume,
                                         image_shape=args.image_shape, settings=settings, feature_names=names)
     except PretrainingInterrupted:
         done = (PretrainingCheckpoint(run.path).read_manifest() or {}).get("completed_layers", 0)
@@ -661,6 +668,10 @@ def cmd_evaluate(args):
     rows = [("reconstruction MSE", f"{results['reconstruction_mse']:.5f}")]
     if "accuracy" in results:
         rows.append(("accuracy", _pct(results["accuracy"])))
+    elif y is not None:
+        rows.append(("accuracy", f"n/a: no fine-tuned model in {run.path}; run `tiedae finetune` first"))
+    elif os.path.isfile(finetuned):
+        rows.append(("accuracy", "n/a: no labels; pass --labels FILE or --label-column NAME"))
     print_summary("tiedae evaluate", rows)
     return 0
 

@@ -108,6 +108,11 @@ def _choice(choices):
     return parse
 
 
+def _devices(value, name):
+    """false, true (every device) or a number of devices."""
+    return value if isinstance(value, bool) else _positive(_int)(value, name)
+
+
 def _scalar_or_list(convert):
     def parse(value, name):
         values = convert(value, name)
@@ -162,6 +167,11 @@ TABLE_OPTIONS = {
     "gene_sets": {
         "gmt": (_str, None),
         "min_genes": (_positive(_int), 5),
+    },
+    # How the rows reach the model: both change the batches, hence the weights.
+    "training": {
+        "backed": (_flag, False),
+        "data_parallel": (_devices, False),
     },
 }
 # Written into a run's config.toml for the record, derived from the data when read back.
