@@ -124,3 +124,29 @@ def test_a_semicolon_separated_csv_is_named_as_such_and_long_cells_are_shortened
     with pytest.raises(DataError, match="separated by ';'.*convert it") as error:
         load_matrix(tmp_path / "x.csv")
     assert row not in str(error.value) and "..." in str(error.value)
+
+
+def test_read_errors_add_a_likely_cause_only_where_it_is_one(tmp_path):
+    np.savez(tmp_path / "named.npz", a=np.ones((3, 2)), b=np.ones((3, 2)))
+    with pytest.raises(DataError) as info:
+        load_matrix(tmp_path / "named.npz")
+    assert "name the features 'X'" in str(info.value) and "truncated" not in str(info.value)
+
+    np.save(tmp_path / "objects.npy", np.array([{}, 1], dtype=object), allow_pickle=True)
+    with pytest.raises(DataError, match="holds Python objects, refused for safety") as info:
+        load_matrix(tmp_path / "objects.npy")
+    assert "truncated" not in str(info.value)
+
+    whole = tmp_path / "whole.npz"
+    np.savez(whole, X=np.ones((30, 20)))
+    (tmp_path / "cut.npz").write_bytes(whole.read_bytes()[:200])
+    with pytest.raises(DataError, match="the file may be truncated"):
+        load_matrix(tmp_path / "cut.npz")
+
+
+def test_an_error_of_the_operating_system_names_its_own_cause():
+    from tiedae.io.errors import read_error
+
+    message = str(read_error("x.npz", ".npz", PermissionError(13, "Permission denied")))
+    assert message == "cannot read 'x.npz' as .npz (PermissionError: [Errno 13] Permission denied)."
+    assert str(read_error("x.npz", ".npz", EOFError("no data"))).endswith("; the file may be truncated.")

@@ -12,7 +12,7 @@ import os
 import numpy as np
 
 from tiedae.io.atomic import atomic_path
-from tiedae.io.errors import DataError
+from tiedae.io.errors import DataError, read_error
 
 H5AD_EXTENSIONS = (".h5ad",)
 
@@ -52,10 +52,7 @@ def read_h5ad(path, backed=False):
     try:
         return anndata.read_h5ad(path, backed="r" if backed else None)
     except (OSError, KeyError, ValueError, TypeError) as err:
-        raise DataError(
-            f"cannot read {path!r} as .h5ad ({type(err).__name__}: {err}); the file may be "
-            "truncated or not written by anndata."
-        ) from None
+        raise read_error(path, ".h5ad", err, "the file may be truncated or not written by anndata") from None
 
 
 def matrix_of(adata, layer=None):

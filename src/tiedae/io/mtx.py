@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from tiedae.io.errors import DataError
+from tiedae.io.errors import DataError, read_error
 
 MTX_EXTENSIONS = (".mtx", ".mtx.gz")
 _FEATURE_FILES = ("features.tsv", "genes.tsv")
@@ -165,9 +165,7 @@ def read_mtx(path, var_names="gene_symbols", transpose=None):
     try:
         matrix = scipy.io.mmread(matrix_path)
     except (OSError, ValueError, EOFError, IndexError) as err:
-        raise DataError(
-            f"cannot read {matrix_path!r} as Matrix Market ({err}); the file may be truncated."
-        ) from None
+        raise read_error(matrix_path, "Matrix Market", err, "the file may be truncated or not Matrix Market") from None
     if not scipy.sparse.issparse(matrix):
         matrix = scipy.sparse.coo_matrix(matrix)  # an "array" (dense) .mtx file
     rows, cols = matrix.shape

@@ -7,7 +7,7 @@ import zipfile
 
 import numpy as np
 
-from tiedae.io.errors import DataError
+from tiedae.io.errors import DataError, read_error
 
 MATRIX_FORMATS = (".npy", ".npz", ".csv", ".tsv", ".txt", ".h5ad", ".mtx", ".mtx.gz")
 
@@ -173,10 +173,7 @@ def _load_npy(path, mmap):
                 f"{path!r} is not a NumPy .npy file (it lacks the .npy header); save the "
                 "array with numpy.save, or give the file its real extension."
             ) from None
-        raise DataError(
-            f"cannot read {path!r} as .npy ({err}); the file may be truncated or "
-            "not a NumPy array (object arrays are refused for safety)."
-        ) from None
+        raise read_error(path, ".npy", err) from None
 
 
 def _has_npy_magic(path):
@@ -203,8 +200,10 @@ def _load_npz(path):
             feature_names = (
                 [str(n) for n in archive["feature_names"]] if "feature_names" in names else None
             )
+    except DataError:  # our own sentence (arrays not named X/y) is the cause
+        raise
     except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as err:
-        raise DataError(f"cannot read {path!r} as .npz ({err}); the file may be truncated.") from None
+        raise read_error(path, ".npz", err) from None
     return X, y, feature_names
 
 
