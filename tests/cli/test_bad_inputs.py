@@ -151,6 +151,18 @@ CASES = [
     ([V, "{d}/wide.npy", "--run-dir", "{d}/run"], "has 5 features but the model was trained on 9"),
     ([E, "{d}/good.npy", "--run-dir", "{d}/broken_run"], "may be corrupted"),
     ([E, "{d}/good.npy", "--run-dir", "{d}/missing_run"], "not a tiedae run directory"),
+    # A flag that would have no effect in the combination given.
+    ([P, "{d}/good.npy", "--run-dir", "{d}/new", "--target-sum", "5"],
+     "--target-sum has no effect without --normalize; add --normalize or leave it out."),
+    ([P, "{d}/good.npy", "--run-dir", "{d}/new", "--min-genes", "3"],
+     "--min-genes has no effect without --gmt; add --gmt FILE or leave it out."),
+    ([P, "{d}/ragged.csv", "--run-dir", "{d}/new", "--backed"], "--backed streams only a .npy or .h5ad file"),
+    ([P, "{d}/good.npz", "--run-dir", "{d}/new", "--backed"], "'{d}/good.npz' would be read into memory"),
+    ([P, "{d}/good.npy", "--run-dir", "{d}/new", "--backed", "--validation-split", "0.2"],
+     "--validation-split has no effect with --backed"),
+    ([E, "{d}/good.npz", "--run-dir", "{d}/run", "--backed"], "--backed streams only a .npy or .h5ad file"),
+    ([F, "{d}/good.npy", "--labels", "{d}/labels.npy", "--run-dir", "{d}/run", "--unfreeze-after", "2"],
+     "--unfreeze-after has no effect without --freeze; add --freeze or leave it out."),
 ]
 
 
