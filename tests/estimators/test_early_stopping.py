@@ -48,17 +48,17 @@ def test_semi_supervised_phase_stops_on_the_validation_classification_loss(digit
     )
 
 
-def test_auto_turns_early_stopping_on_from_1000_rows(digits):
+def test_auto_turns_early_stopping_on_from_300_rows(digits):
     x, y = digits
     small = PretrainedMLPClassifier((4,), pretrain_epochs=1, epochs=1, random_state=0).fit(
-        x[:999], y[:999]
+        x[:299], y[:299]
     )
     assert len(small.validation_indices_) == 0 and "val_loss" not in small.history_
     large = PretrainedMLPClassifier((4,), pretrain_epochs=1, epochs=1, random_state=0).fit(
-        x[:1000], y[:1000]
+        x[:300], y[:300]
     )
-    assert len(large.validation_indices_) == 100 and "val_loss" in large.history_
-    transformer = TiedAutoencoderTransformer((4,), pretrain_epochs=1, random_state=0).fit(x[:1000])
+    assert len(large.validation_indices_) == 30 and "val_loss" in large.history_
+    transformer = TiedAutoencoderTransformer((4,), pretrain_epochs=1, random_state=0).fit(x[:300])
     assert "val_loss" in transformer.sda_.history_[0]
 
 

@@ -11,9 +11,10 @@ from tiedae.pretraining.early_stopping import check_early_stopping, validation_r
 
 # With early_stopping="auto", fits on at least this many rows hold out
 # `validation_fraction` of them and stop early (as scikit-learn's
-# HistGradientBoosting does above 10,000 rows): a tenth of 1,000 rows is
-# enough to rank epochs, fewer is too noisy to be worth the rows it costs.
-AUTO_EARLY_STOPPING_ROWS = 1000
+# HistGradientBoosting does above 10,000 rows): the default recipe was chosen
+# with early stopping on sets from 364 rows up (benchmarks/recipe_selection.py);
+# below about 30 validation rows the stopping epoch is mostly noise.
+AUTO_EARLY_STOPPING_ROWS = 300
 
 
 def derive_seed(random_state):

@@ -89,7 +89,7 @@ class DeepEmbeddedClustering(
             `fit` reproducible.
         verbose: 0, 1 or 2 (Keras progress output and DEC's progress lines).
         early_stopping: `True`, `False` or `"auto"` (default: on when `X`
-            has at least 1,000 rows): the autoencoder phases (every greedy
+            has at least 300 rows): the autoencoder phases (every greedy
             layer and the end-to-end fine-tuning) hold out a random
             `validation_fraction` of the rows, stop after `n_iter_no_change`
             epochs without a decrease of `stopping_tol` in their validation

@@ -43,7 +43,7 @@ class TiedAutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
             `fit` reproducible.
         verbose: 0, 1 or 2 (Keras progress output).
         early_stopping: `True`, `False` or `"auto"` (default: on when `X`
-            has at least 1,000 rows): hold out a random `validation_fraction`
+            has at least 300 rows): hold out a random `validation_fraction`
             of the rows, stop every layer (and the fine-tuning) after
             `n_iter_no_change` epochs without a decrease of `tol` in their
             validation reconstruction loss, and keep the best epoch.
