@@ -1,9 +1,11 @@
-"""Run the benchmarks and regenerate `docs/benchmarks.md`.
+"""Run the benchmarks and regenerate `docs/benchmarks.md` and its figures.
 
     python -m benchmarks.run [--quick] [--only SECTION] [--backends jax,tensorflow,torch]
+    python -m benchmarks.run --render-only     # re-render from the stored results
 
-Sections: speed, pretrain, quality, clustering, semi, semi_shifted, scale (the CPU sections,
-run by default) and gpu, gpu_pretrain, gpu_clustering (only when named, on a
+Sections: speed, pretrain, quality, clustering, semi, semi_shifted, scale, startup (the CPU
+sections, run by default); mapping (only when named: `python -m benchmarks.mapping`, which
+stores `docs/mapping.json` itself); gpu, gpu_pretrain, gpu_clustering (only when named, on a
 machine with a GPU: `python -m benchmarks.run --only gpu --only gpu_pretrain
 --only gpu_clustering --backends jax,torch`).
 
@@ -31,7 +33,9 @@ from benchmarks._util import load_average
 ROOT = Path(__file__).resolve().parent.parent
 CPU_SECTIONS = report.CPU_SECTIONS
 GPU_SECTIONS = ("gpu", "gpu_pretrain", "gpu_clustering")
-SECTIONS = (*CPU_SECTIONS, *GPU_SECTIONS)
+SECTIONS = (*CPU_SECTIONS, "mapping", *GPU_SECTIONS)
+# Sections that read no Fashion-MNIST.
+WITHOUT_FASHION_MNIST = ("startup", "mapping")
 BACKENDS = ("jax", "tensorflow", "torch")
 BIG, SMALL = "784-1000-1000-1000", "784-500-250-100"
 # DEC-keras's Fashion-MNIST choices (its run_exp.py): kernels and end-to-end optimizer.
@@ -50,111 +54,91 @@ def shifted_semi(semi, quality):
             "supervised_epochs": quality["few_label_epochs"]}
 
 
-# Settings per mode. "quick" checks the pipeline end to end in minutes on 2 cores.
-MODES = {
-    "quick": {
-        "speed": {"steps": 8, "reps": 5, "warmup": 3, "loss_steps": 100},
-        "pretrain": {"n_train": 10000, "epochs": 2},
-        "quality": {
-            "seeds": 2,
-            "n_pretrain": 10000,
-            "n_test": 2000,
-            "layer_sizes": [500, 500, 500],
-            "pretrain_epochs": 2,
-            "finetune_epochs": 3,
-            "few_label_epochs": 30,
-            "few_labels": [100, 1000],
-            "all_labels_schedule": "adam, dropout 0.2, cosine decay",
-            "few_labels_schedule": "adam",
-            "all_labels_n": 10000,
-            "sklearn_max_iter": 20,
-            "kmeans_n_init": 3,
-            "sweep_size": 2,
-        },
-        "clustering": {"seeds": 2, "n_images": 10000, "n_test": 2000, "recipe": CPU_CLUSTERING_RECIPE,
-                       "layer_sizes": [256, 256, 512, 10], "corruption_level": 0.2,
-                       "pretrain_epochs": 2, "finetune_epochs": 2, "finetune_optimizer": "adam",
-                       "finetune_learning_rate": 1e-3, "kernel_initializer": "glorot_uniform",
-                       "n_clusters": 10, "kmeans_n_init": 3, "baseline_n_init": 3,
-                       "dec_max_iter": 200, "dec_update_interval": 50, "dec_tol": 0.001,
-                       "umap_neighbors": 20},
-        "semi": {"seeds": 2, "n_pretrain": 10000, "n_test": 2000, "layer_sizes": [500, 500, 500],
-                 "pretrain_epochs": 2, "few_labels": [100, 1000], "semi_epochs": 2,
-                 "reconstruction_weight": 1.0, "labeled_fraction": 0.25,
-                 "supervised_schedule": "sgd momentum 0.9 (lr 0.01)", "supervised_epochs": 30},
-        "scale": {"rows": 200_000, "memory_rows": 100_000, "features": 1000,
-                  "layer_sizes": "256,64", "epochs": 2},
-        "gpu": {"steps": 10, "reps": 3, "warmup": 3, "batch_sizes": [256, 4096],
-                "roofline": 4096, "steps_per_execution": 10},
-        "gpu_pretrain": {"n_train": 10000, "epochs": 2},
-        "gpu_clustering": {"seeds": 2, "parallel_seeds": True, "time_limit_s": 600,
-                           "n_images": 4000, "n_test": 2000, "layer_sizes": [64, 64, 128, 10],
-                           "corruption_level": 0.2, "pretrain_epochs": 0, "finetune_epochs": 3,
-                           "finetune_optimizer": SGD_MOMENTUM,
-                           "kernel_initializer": DEC_KERAS_INIT,
-                           "finetune_learning_rate": 1.0, "n_clusters": 10, "kmeans_n_init": 3,
-                           "baseline_n_init": 2, "greedy_variant_epochs": 1,
-                           "dec_max_iter": 200, "dec_update_interval": 20, "dec_tol": 0.001},
+# Settings of a full run, per section.
+FULL = {
+    "speed": {"steps": 12, "reps": 7, "warmup": 3, "loss_steps": 234},
+    "pretrain": {"n_train": 60000, "epochs": 15},
+    "quality": {
+        "seeds": 5,
+        "n_pretrain": 60000,
+        "n_test": 10000,
+        "layer_sizes": [1000, 1000, 1000],
+        "pretrain_epochs": 10,
+        "sweep_pretrain_epochs": 5,
+        "finetune_epochs": 30,
+        "few_label_epochs": 100,
+        "few_labels": [100, 1000],
+        "all_labels_schedule": "adam, dropout 0.3, cosine decay",
+        "few_labels_schedule": "adam",
+        "all_labels_n": 60000,
+        "sklearn_max_iter": 200,
+        "kmeans_n_init": 10,
+        "sweep_size": 8,
     },
-    "full": {
-        "speed": {"steps": 12, "reps": 7, "warmup": 3, "loss_steps": 234},
-        "pretrain": {"n_train": 60000, "epochs": 15},
-        "quality": {
-            "seeds": 5,
-            "n_pretrain": 60000,
-            "n_test": 10000,
-            "layer_sizes": [1000, 1000, 1000],
-            "pretrain_epochs": 10,
-            "sweep_pretrain_epochs": 5,
-            "finetune_epochs": 30,
-            "few_label_epochs": 100,
-            "few_labels": [100, 1000],
-            "all_labels_schedule": "adam, dropout 0.3, cosine decay",
-            "few_labels_schedule": "adam",
-            "all_labels_n": 60000,
-            "sklearn_max_iter": 200,
-            "kmeans_n_init": 10,
-            "sweep_size": 8,
-        },
-        # `DeepEmbeddedClustering` on DEC's architecture with a recipe short enough for
-        # 2 cores (the GPU section runs DEC-keras's long one), on the 60,000 training images.
-        "clustering": {"seeds": 5, "n_images": 60000, "n_test": 10000, "recipe": CPU_CLUSTERING_RECIPE,
+    # `DeepEmbeddedClustering` on DEC's architecture with a recipe short enough for
+    # 2 cores (the GPU section runs DEC-keras's long one), on the 60,000 training images.
+    "clustering": {"seeds": 5, "n_images": 60000, "n_test": 10000, "recipe": CPU_CLUSTERING_RECIPE,
+                   "layer_sizes": [500, 500, 2000, 10], "corruption_level": 0.2,
+                   "pretrain_epochs": 10, "finetune_epochs": 10, "finetune_optimizer": "adam",
+                   "finetune_learning_rate": 1e-3, "kernel_initializer": "glorot_uniform",
+                   "n_clusters": 10, "kmeans_n_init": 10, "baseline_n_init": 10,
+                   "dec_max_iter": 2000, "dec_update_interval": 140, "dec_tol": 0.001,
+                   # N2D's published UMAP settings (umap_dim = clusters, min_dist 0).
+                   "umap_neighbors": 20},
+    # The quality section's stacks (same seeds, images and recipe).
+    "semi": {"seeds": 5, "n_pretrain": 60000, "n_test": 10000,
+             "layer_sizes": [1000, 1000, 1000], "pretrain_epochs": 10,
+             "few_labels": [100, 1000], "semi_epochs": 5,
+             "reconstruction_weight": 1.0, "labeled_fraction": 0.25,
+             "supervised_schedule": "sgd momentum 0.9 (lr 0.01)", "supervised_epochs": 100},
+    # The issue's size: 2,000,000 x 1,000 float32 (8 GB on disk, in TMPDIR).
+    "scale": {"rows": 2_000_000, "memory_rows": 200_000, "features": 1000,
+              "layer_sizes": "256,64", "epochs": 2},
+    # `tiedae --help`, a refused argument and a tiny run, each in a fresh process.
+    "startup": {"repeats": 5},
+    # A small batch (the CPU sections') and a large one; 8192^3 fills the GPU.
+    "gpu": {"steps": 20, "reps": 5, "warmup": 3, "batch_sizes": [256, 8192],
+            "roofline": 8192, "steps_per_execution": 10},
+    # The pretrain section's job (the issue's 3 x 1000 stack, 15 epochs per layer).
+    "gpu_pretrain": {"n_train": 60000, "epochs": 15},
+    # DEC-keras's Fashion-MNIST recipe (all 70,000 images, 300 epochs end to end with
+    # SGD 1.0 and momentum 0.9, untied), see benchmarks/deep_clustering.py; the seeds
+    # share the GPU side by side.
+    "gpu_clustering": {"seeds": 5, "parallel_seeds": True, "time_limit_s": 480,
+                       "n_images": 70000, "n_test": 10000,
                        "layer_sizes": [500, 500, 2000, 10], "corruption_level": 0.2,
-                       "pretrain_epochs": 10, "finetune_epochs": 10, "finetune_optimizer": "adam",
-                       "finetune_learning_rate": 1e-3, "kernel_initializer": "glorot_uniform",
-                       "n_clusters": 10, "kmeans_n_init": 10, "baseline_n_init": 10,
-                       "dec_max_iter": 2000, "dec_update_interval": 140, "dec_tol": 0.001,
-                       # N2D's published UMAP settings (umap_dim = clusters, min_dist 0).
-                       "umap_neighbors": 20},
-        # The quality section's stacks (same seeds, images and recipe).
-        "semi": {"seeds": 5, "n_pretrain": 60000, "n_test": 10000,
-                 "layer_sizes": [1000, 1000, 1000], "pretrain_epochs": 10,
-                 "few_labels": [100, 1000], "semi_epochs": 5,
-                 "reconstruction_weight": 1.0, "labeled_fraction": 0.25,
-                 "supervised_schedule": "sgd momentum 0.9 (lr 0.01)", "supervised_epochs": 100},
-        # The issue's size: 2,000,000 x 1,000 float32 (8 GB on disk, in TMPDIR).
-        "scale": {"rows": 2_000_000, "memory_rows": 200_000, "features": 1000,
-                  "layer_sizes": "256,64", "epochs": 2},
-        # A small batch (the CPU sections') and a large one; 8192^3 fills the GPU.
-        "gpu": {"steps": 20, "reps": 5, "warmup": 3, "batch_sizes": [256, 8192],
-                "roofline": 8192, "steps_per_execution": 10},
-        # The pretrain section's job (the issue's 3 x 1000 stack, 15 epochs per layer).
-        "gpu_pretrain": {"n_train": 60000, "epochs": 15},
-        # DEC-keras's Fashion-MNIST recipe (all 70,000 images, 300 epochs end to end with
-        # SGD 1.0 and momentum 0.9, untied), see benchmarks/deep_clustering.py; the seeds
-        # share the GPU side by side.
-        "gpu_clustering": {"seeds": 5, "parallel_seeds": True, "time_limit_s": 480,
-                           "n_images": 70000, "n_test": 10000,
-                           "layer_sizes": [500, 500, 2000, 10], "corruption_level": 0.2,
-                           "pretrain_epochs": 0, "finetune_epochs": 300,
-                           "finetune_optimizer": SGD_MOMENTUM,
-                           "kernel_initializer": DEC_KERAS_INIT,
-                           "finetune_learning_rate": 1.0, "n_clusters": 10,
-                           "kmeans_n_init": 20, "baseline_n_init": 10,
-                           "greedy_variant_epochs": 10, "dec_max_iter": 20000,
-                           "dec_update_interval": 140, "dec_tol": 0.001},
-    },
+                       "pretrain_epochs": 0, "finetune_epochs": 300,
+                       "finetune_optimizer": SGD_MOMENTUM,
+                       "kernel_initializer": DEC_KERAS_INIT,
+                       "finetune_learning_rate": 1.0, "n_clusters": 10,
+                       "kmeans_n_init": 20, "baseline_n_init": 10,
+                       "greedy_variant_epochs": 10, "dec_max_iter": 20000,
+                       "dec_update_interval": 140, "dec_tol": 0.001},
 }
+# "quick" checks the pipeline end to end in minutes on 2 cores: the full settings with these.
+QUICK_CHANGES = {
+    "speed": {"steps": 8, "reps": 5, "loss_steps": 100},
+    "pretrain": {"n_train": 10000, "epochs": 2},
+    "quality": {"seeds": 2, "n_pretrain": 10000, "n_test": 2000, "layer_sizes": [500, 500, 500],
+                "pretrain_epochs": 2, "sweep_pretrain_epochs": 2, "finetune_epochs": 3,
+                "few_label_epochs": 30, "all_labels_schedule": "adam, dropout 0.2, cosine decay",
+                "all_labels_n": 10000, "sklearn_max_iter": 20, "kmeans_n_init": 3, "sweep_size": 2},
+    "clustering": {"seeds": 2, "n_images": 10000, "n_test": 2000, "layer_sizes": [256, 256, 512, 10],
+                   "pretrain_epochs": 2, "finetune_epochs": 2, "kmeans_n_init": 3,
+                   "baseline_n_init": 3, "dec_max_iter": 200, "dec_update_interval": 50},
+    "semi": {"seeds": 2, "n_pretrain": 10000, "n_test": 2000, "layer_sizes": [500, 500, 500],
+             "pretrain_epochs": 2, "semi_epochs": 2, "supervised_epochs": 30},
+    "scale": {"rows": 200_000, "memory_rows": 100_000},
+    "startup": {"repeats": 3},
+    "gpu": {"steps": 10, "reps": 3, "batch_sizes": [256, 4096], "roofline": 4096},
+    "gpu_pretrain": {"n_train": 10000, "epochs": 2},
+    "gpu_clustering": {"seeds": 2, "time_limit_s": 600, "n_images": 4000, "n_test": 2000,
+                       "layer_sizes": [64, 64, 128, 10], "finetune_epochs": 3, "kmeans_n_init": 3,
+                       "baseline_n_init": 2, "greedy_variant_epochs": 1, "dec_max_iter": 200,
+                       "dec_update_interval": 20},
+}
+MODES = {"full": FULL, "quick": {name: {**settings, **QUICK_CHANGES.get(name, {})}
+                                 for name, settings in FULL.items()}}
 # Same stacks and labels as *semi*: only the augmentation differs.
 for _settings in MODES.values():
     _settings["semi_shifted"] = shifted_semi(_settings["semi"], _settings["quality"])
@@ -357,6 +341,21 @@ def scale_children(settings, backends):
     ]
 
 
+def startup_children(settings, backends):
+    return [Child(backends[0], "benchmarks.startup", ["--repeats", str(settings["repeats"]),
+                                                      "--backend", backends[0]],
+                  note="each call in a fresh process, as a user runs it")]
+
+
+def run_mapping(quick):
+    """The mapping benchmark stores its own results (docs/mapping.json), which the report reads."""
+    command = [sys.executable, "-m", "benchmarks.mapping", *(["--quick"] if quick else []),
+               "--out", str(ROOT / "docs" / "mapping.json")]
+    print("--- mapping: " + " ".join(command[1:]), flush=True)
+    if subprocess.run(command, cwd=ROOT).returncode:
+        raise SystemExit("the mapping benchmark failed (see above); docs/mapping.json is unchanged")
+
+
 CHILDREN = {
     "speed": speed_children,
     "pretrain": pretrain_children,
@@ -365,6 +364,7 @@ CHILDREN = {
     "semi": seeded_children("benchmarks.semi_supervised"),
     "semi_shifted": seeded_children("benchmarks.semi_supervised"),
     "scale": scale_children,
+    "startup": startup_children,
     "gpu": gpu_children,
     "gpu_pretrain": pretrain_children,
     "gpu_clustering": deep_clustering_children,
@@ -397,8 +397,11 @@ def main(argv=None):
     parser.add_argument(
         "--only", action="append", choices=SECTIONS,
         help="run only this section (repeatable); the others keep their stored results. "
-        "Without it, every CPU section runs; gpu runs only when named",
+        "Without it, every CPU section runs; mapping and gpu run only when named",
     )
+    parser.add_argument("--render-only", action="store_true",
+                        help="measure nothing: rewrite the report and its figures from the stored "
+                        "results")
     parser.add_argument(
         "--backends", default=",".join(BACKENDS),
         help="comma-separated Keras backends; pretrain and quality use the first",
@@ -411,25 +414,33 @@ def main(argv=None):
     unknown = sorted(set(backends) - set(BACKENDS))
     if unknown or not backends:
         parser.error(f"--backends must name some of {', '.join(BACKENDS)}; got {args.backends!r}")
-    from benchmarks.data import DatasetMissingError, find_fashion_mnist
+    results_path = Path(args.results)
+    stored = json.loads(results_path.read_text()) if results_path.exists() else {}
+    if args.render_only:
+        figures = report.write_report(stored, Path(args.report))
+        print(f"wrote {args.report} and " + ", ".join(str(path) for _, path in figures))
+        return
+    sections = args.only or CPU_SECTIONS
+    if set(sections) - set(WITHOUT_FASHION_MNIST):
+        from benchmarks.data import DatasetMissingError, find_fashion_mnist
 
-    try:
-        find_fashion_mnist()
-    except DatasetMissingError as exc:
-        raise SystemExit(str(exc)) from None
-
-    if set(GPU_SECTIONS) & set(args.only or ()) and not report.nvidia_gpus():
+        try:
+            find_fashion_mnist()
+        except DatasetMissingError as exc:
+            raise SystemExit(str(exc)) from None
+    if set(GPU_SECTIONS) & set(sections) and not report.nvidia_gpus():
         raise SystemExit("The gpu sections need an NVIDIA GPU and nvidia-smi finds none on this "
                          "machine; the stored GPU results are kept. Run them on a GPU machine.")
     mode = "quick" if args.quick else "full"
     command = "python -m benchmarks.run " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
-    results_path = Path(args.results)
-    stored = json.loads(results_path.read_text()) if results_path.exists() else {}
-    for section in args.only or CPU_SECTIONS:
+    for section in sections:
         print(f"=== {section} ({mode}) ===", flush=True)
-        stored[section] = run_section(section, mode, backends, command.strip())
-        results_path.parent.mkdir(parents=True, exist_ok=True)
-        results_path.write_text(json.dumps(stored, indent=1, sort_keys=True) + "\n")
+        if section == "mapping":
+            run_mapping(args.quick)
+        else:
+            stored[section] = run_section(section, mode, backends, command.strip())
+            results_path.parent.mkdir(parents=True, exist_ok=True)
+            results_path.write_text(json.dumps(stored, indent=1, sort_keys=True) + "\n")
         report.write_report(stored, Path(args.report))
     print(f"wrote {args.report} and {results_path}")
 

@@ -282,7 +282,7 @@ def test_miss_explanations_quote_the_rendered_runs_numbers(monkeypatch):
 
 
 def test_row_means_leave_out_rows_named_in_several_tables():
-    from benchmarks.report import _row_means
+    from benchmarks.miss_reasons import _row_means
 
     payload = {"tables": [
         {"columns": ["test accuracy"], "rows": [{"method": "pre", "test accuracy": [0.7, 0.8]},
