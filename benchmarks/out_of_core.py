@@ -57,23 +57,8 @@ def _child(args):
     quiet_backends()
     import keras
 
+    from benchmarks.timers import FitTimer
     from tiedae.pretraining import StackedDenoisingAutoencoder
-
-    class EpochTimer(keras.callbacks.Callback):
-        """Wall time of every epoch of every layer's `fit`."""
-
-        def __init__(self):
-            super().__init__()
-            self.layers = []
-
-        def on_train_begin(self, logs=None):
-            self.layers.append([])
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self._start = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.layers[-1].append(time.perf_counter() - self._start)
 
     rss_start = peak_rss_mib()
     x = np.load(args.data, mmap_mode="r")
@@ -84,7 +69,7 @@ def _child(args):
         layer_sizes, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, verbose=0,
         corruption_level=0.2,
     )
-    timer = EpochTimer()
+    timer = FitTimer()
     start = time.perf_counter()
     sda.pretrain(x, callbacks=[timer])
     total = time.perf_counter() - start
@@ -98,9 +83,9 @@ def _child(args):
         "epochs": args.epochs,
         "batch_size": args.batch_size,
         "pretrain_seconds": total,
-        "epoch_seconds": timer.layers,
+        "epoch_seconds": timer.epoch_seconds,
         # The last epoch of each layer: compiled, steady state.
-        "samples_per_second": [rows / epochs[-1] for epochs in timer.layers],
+        "samples_per_second": [rows / epochs[-1] for epochs in timer.epoch_seconds],
         "rss_start_mib": rss_start,
         "peak_rss_mib": peak_rss_mib(),
         "final_loss": [h["loss"][-1] for h in sda.history_],

@@ -17,20 +17,7 @@ quiet_backends()
 import keras  # noqa: E402
 
 from benchmarks.data import load_fashion_mnist  # noqa: E402
-
-
-class LayerTimer(keras.callbacks.Callback):
-    """Wall time of every `fit` call, i.e. of every layer's greedy training."""
-
-    def __init__(self):
-        super().__init__()
-        self.seconds = []
-
-    def on_train_begin(self, logs=None):
-        self._start = time.perf_counter()
-
-    def on_train_end(self, logs=None):
-        self.seconds.append(time.perf_counter() - self._start)
+from benchmarks.timers import FitTimer  # noqa: E402
 
 
 def main(argv=None):
@@ -71,7 +58,7 @@ def main(argv=None):
         seed=args.seed,
         verbose=0,
     )
-    timer = LayerTimer()
+    timer = FitTimer()
     start = time.perf_counter()
     sda.pretrain(x, callbacks=[timer])
     payload["pretrain_seconds"] = time.perf_counter() - start
@@ -79,7 +66,7 @@ def main(argv=None):
     payload["layers"] = [
         {"seconds": seconds, "final_loss": history["loss"][-1], "loss": history["loss"],
          "loss_kind": loss}
-        for seconds, history, loss in zip(timer.seconds, sda.history_, sda.losses_)
+        for seconds, history, loss in zip(timer.fit_seconds, sda.history_, sda.losses_)
     ]
     payload["load_average_end"] = load_average()
     write_json(args.json, payload)

@@ -63,33 +63,44 @@ def candidates():
         yield ", ".join(f"{k}={v}" for k, v in zip(keys, values)), recipe
 
 
-def run(seeds, out):
-    from tiedae.estimators import PretrainedMLPClassifier
-
-    results = []
+def validation_splits(seeds):
+    """(dataset, seed, fit rows, validation rows) of every dataset and seed: a stratified 80/20."""
     for dataset, (x, y) in development_rows().items():
         for seed in range(seeds):
             fit_rows, val_rows = train_test_split(
                 np.arange(len(y)), test_size=0.2, stratify=y, random_state=seed
             )
-            for name, recipe in candidates():
-                started = time.perf_counter()
-                clf = PretrainedMLPClassifier(random_state=seed, **recipe)
-                clf.fit(x[fit_rows], y[fit_rows])
-                row = dict(
-                    dataset=dataset, seed=seed, recipe=name,
-                    validation_accuracy=float(clf.score(x[val_rows], y[val_rows])),
-                    supervised_epochs=int(clf.n_iter_),
-                    greedy_epochs=[int(e) for e in clf.sda_.n_iter_],
-                    seconds=round(time.perf_counter() - started, 2),
-                )
-                results.append(row)
-                print(json.dumps(row), flush=True)
+            yield dataset, seed, (x[fit_rows], y[fit_rows]), (x[val_rows], y[val_rows])
+
+
+def scored_row(dataset, seed, name, model, fit, validation, started, **extra):
+    """One result row, printed as it comes: `model` fitted on `fit`, scored on `validation`."""
+    row = dict(dataset=dataset, seed=seed, recipe=name,
+               validation_accuracy=float(model.score(*validation)), **extra,
+               seconds=round(time.perf_counter() - started, 2))
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def write_atomically(path, text):
+    with open(path + ".tmp", "w") as handle:
+        handle.write(text)
+    os.replace(path + ".tmp", path)
+
+
+def run(seeds, out):
+    from tiedae.estimators import PretrainedMLPClassifier
+
+    results = []
+    for dataset, seed, fit, validation in validation_splits(seeds):
+        for name, recipe in candidates():
+            started = time.perf_counter()
+            clf = PretrainedMLPClassifier(random_state=seed, **recipe).fit(*fit)
+            results.append(scored_row(dataset, seed, name, clf, fit, validation, started,
+                                      supervised_epochs=int(clf.n_iter_),
+                                      greedy_epochs=[int(e) for e in clf.sda_.n_iter_]))
     summary = summarise(results)
-    tmp = out + ".tmp"
-    with open(tmp, "w") as handle:
-        json.dump({"results": results, "summary": summary}, handle, indent=1)
-    os.replace(tmp, out)
+    write_atomically(out, json.dumps({"results": results, "summary": summary}, indent=1))
     return summary
 
 
@@ -114,26 +125,15 @@ def baselines():
 
 def compare(seeds, out):
     rows = []
-    for dataset, (x, y) in development_rows().items():
-        for seed in range(seeds):
-            fit_rows, val_rows = train_test_split(
-                np.arange(len(y)), test_size=0.2, stratify=y, random_state=seed
-            )
-            for name, make in baselines().items():
-                started = time.perf_counter()
-                model = make(seed).fit(x[fit_rows], y[fit_rows])
-                row = dict(dataset=dataset, seed=seed, recipe=name,
-                           validation_accuracy=float(model.score(x[val_rows], y[val_rows])),
-                           seconds=round(time.perf_counter() - started, 2))
-                rows.append(row)
-                print(json.dumps(row), flush=True)
+    for dataset, seed, fit, validation in validation_splits(seeds):
+        for name, make in baselines().items():
+            started = time.perf_counter()
+            rows.append(scored_row(dataset, seed, name, make(seed).fit(*fit), fit, validation,
+                                   started))
     with open(out) as handle:
         stored = json.load(handle)
     stored["comparison"] = {"results": rows, "summary": summarise(rows)}
-    tmp = out + ".tmp"
-    with open(tmp, "w") as handle:
-        json.dump(stored, handle, indent=1)
-    os.replace(tmp, out)
+    write_atomically(out, json.dumps(stored, indent=1))
     return stored["comparison"]["summary"]
 
 
@@ -157,6 +157,18 @@ def _mean(rows, key):
     return float(np.mean(values))
 
 
+def _table_head(first, datasets, *tail):
+    columns = [first, "mean", *datasets, *tail]
+    return ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+
+
+def _row(item, datasets, *tail):
+    """A summary item as a table row: recipe, mean, each dataset's accuracy, then `tail`."""
+    cells = [item["recipe"], f"{item['mean']:.4f}",
+             *(f"{item['per_dataset'][d]:.4f}" for d in datasets), *tail]
+    return "| " + " | ".join(cells) + " |"
+
+
 def render(stored):
     """docs/recipe_selection.md from the stored results (no rerun)."""
     datasets = list(dict.fromkeys(r["dataset"] for r in stored["results"]))
@@ -172,16 +184,12 @@ def render(stored):
         "",
         "## Search (best first)",
         "",
-        "| recipe | mean | " + " | ".join(datasets) + " | supervised epochs run | s per fit |",
-        "|---|---|" + "---|" * len(datasets) + "---|---|",
+        *_table_head("recipe", datasets, "supervised epochs run", "s per fit"),
     ]
     for item in stored["summary"]:
         rows = [r for r in stored["results"] if r["recipe"] == item["recipe"]]
-        lines.append(
-            f"| {item['recipe']} | {item['mean']:.4f} | "
-            + " | ".join(f"{item['per_dataset'][d]:.4f}" for d in datasets)
-            + f" | {_mean(rows, 'supervised_epochs'):.0f} | {_mean(rows, 'seconds'):.1f} |"
-        )
+        lines.append(_row(item, datasets, f"{_mean(rows, 'supervised_epochs'):.0f}",
+                          f"{_mean(rows, 'seconds'):.1f}"))
     lines += [
         "",
         "The chosen recipe, the first row, is the estimator's default; the fixed schedule is what "
@@ -191,19 +199,10 @@ def render(stored):
     ]
     comparison = stored.get("comparison")
     if comparison:
-        lines += [
-            "",
-            "## The defaults against baselines, same rows",
-            "",
-            "| model | mean | " + " | ".join(datasets) + " | s per fit |",
-            "|---|---|" + "---|" * len(datasets) + "---|",
-        ]
+        lines += ["", "## The defaults against baselines, same rows", "",
+                  *_table_head("model", datasets, "s per fit")]
         for item in comparison["summary"]:
-            lines.append(
-                f"| {item['recipe']} | {item['mean']:.4f} | "
-                + " | ".join(f"{item['per_dataset'][d]:.4f}" for d in datasets)
-                + f" | {np.mean(list(item['seconds'].values())):.1f} |"
-            )
+            lines.append(_row(item, datasets, f"{np.mean(list(item['seconds'].values())):.1f}"))
     return "\n".join(lines) + "\n"
 
 
@@ -219,10 +218,7 @@ def main():
     if args.render:
         with open(args.out) as handle:
             text = render(json.load(handle))
-        target = os.path.splitext(args.out)[0] + ".md"
-        with open(target + ".tmp", "w") as handle:
-            handle.write(text)
-        os.replace(target + ".tmp", target)
+        write_atomically(os.path.splitext(args.out)[0] + ".md", text)
         return
     for item in (compare if args.compare else run)(args.seeds, args.out):
         print(f"{item['mean']:.4f}  {item['recipe']}  "
