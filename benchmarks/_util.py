@@ -54,6 +54,11 @@ def write_json(path, payload):
         json.dump(payload, f, indent=1, sort_keys=True)
 
 
+def write_final_json(path, payload):
+    """The child's last write: its payload with the load average at the end."""
+    write_json(path, {**payload, "load_average_end": load_average()})
+
+
 def quiet_backends():
     """Silence TensorFlow's C++ start-up chatter in children's logs."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

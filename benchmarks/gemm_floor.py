@@ -318,6 +318,13 @@ def step_record(*, runner, arch, precision, variant, floor_library, args, warmup
     }
 
 
+def step_summary(r):
+    """A step record in one progress line: time, throughput, ratio to the floor, cores busy."""
+    return (f"{r['step_seconds']['median'] * 1e3:.1f} ms/step, {r['samples_per_second']:.0f} "
+            f"samples/s, step/floor {r['ratio_step_over_floor']['median']:.2f}, cores busy "
+            f"{r['cpu_cores_busy_during_steps']:.2f}")
+
+
 def main(argv=None):
     """Time the floor alone with one library (used for NumPy, which has no Keras backend)."""
     from benchmarks._util import cpu_seconds, load_average, summarize, write_json

@@ -14,6 +14,7 @@ images are moved to the GPU once, as a user would for a dataset this small.
 
 import argparse
 import contextlib
+import itertools
 import math
 import platform
 import time
@@ -22,13 +23,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from benchmarks._util import cpu_seconds, load_average, write_json
+from benchmarks._util import cpu_seconds, load_average, write_final_json, write_json
 from benchmarks.data import cycle_rows, load_fashion_mnist
 from benchmarks.gemm_floor import (
     FLOOR_DTYPE,
     make_floor,
     parse_arch,
     step_record,
+    step_summary,
     time_floor_repetition,
     torch_device,
     training_gemms,
@@ -142,21 +144,13 @@ def main(argv=None):
         "load_average_start": load_average(),
         "results": [],
     }
-    for arch in args.archs.split(","):
-        for precision in args.precisions.split(","):
-            r = measure(arch, precision, x_train, x_test, args)
-            print(
-                f"[speed torch-handwritten] {arch} {precision}: "
-                f"{r['step_seconds']['median'] * 1e3:.1f} ms/step, "
-                f"{r['samples_per_second']:.0f} samples/s, "
-                f"step/floor {r['ratio_step_over_floor']['median']:.2f}, "
-                f"cores busy {r['cpu_cores_busy_during_steps']:.2f}, test loss {r['test_loss']:.4f}",
-                flush=True,
-            )
-            payload["results"].append(r)
-            write_json(args.json, payload)
-    payload["load_average_end"] = load_average()
-    write_json(args.json, payload)
+    for arch, precision in itertools.product(args.archs.split(","), args.precisions.split(",")):
+        r = measure(arch, precision, x_train, x_test, args)
+        print(f"[speed torch-handwritten] {arch} {precision}: {step_summary(r)}, "
+              f"test loss {r['test_loss']:.4f}", flush=True)
+        payload["results"].append(r)
+        write_json(args.json, payload)
+    write_final_json(args.json, payload)
 
 
 if __name__ == "__main__":
