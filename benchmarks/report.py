@@ -285,11 +285,12 @@ def sc_body(stored):
 
 
 def _mapping():
+    """benchmarks.mapping, imported only when its results exist; None without its `render`."""
     try:
         from benchmarks import mapping
     except ImportError:
         return None
-    return mapping
+    return mapping if hasattr(mapping, "render") and hasattr(mapping, "targets") else None
 
 
 def mapping_targets(stored):
@@ -391,7 +392,9 @@ def summary_lines(stored, side, figures):
              table(["section", "target", "measured", "verdict"], [
                  [f"[{name}](#{name})", _short(t["what"]), t["value"], verdict(t)]
                  if t else [f"[{name}](#{name})", "no target (measurements only)", "", ""]
-                 for name, t in rows]), "", SCHEDULE_CAVEAT, ""]
+                 for name, t in rows] + [
+                 [name, f"not run yet: `{command}`", "", ""] for name, (_, _, command) in
+                 SIDE_SECTIONS.items() if name not in side]), "", SCHEDULE_CAVEAT, ""]
     return lines + [f"![{title}](figures/{Path(path).name})\n" for title, path in figures]
 
 

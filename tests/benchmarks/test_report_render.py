@@ -101,3 +101,19 @@ def test_report_main_is_render_only(monkeypatch):
     monkeypatch.setattr(run, "main", calls.append)
     report.main()
     assert calls == [["--render-only"]]
+
+
+def test_mapping_results_join_the_report_only_when_stored(tmp_path, monkeypatch):
+    assert "mapping" not in report.side_results(tmp_path)  # no docs/mapping.json: no section
+    (tmp_path / "mapping.json").write_text(json.dumps({"accuracy": 0.91}))
+    fake = SimpleNamespace(
+        render=lambda results: f"Mapped with accuracy {results['accuracy']:.2f}.\n",
+        targets=lambda results: [{"target": "query accuracy", "value": results["accuracy"],
+                                  "goal": ">= 0.90", "met": True}])
+    monkeypatch.setattr(report, "_mapping", lambda: fake)
+    side = report.side_results(tmp_path)
+    assert side == {"mapping": {"accuracy": 0.91}}
+    report.write_report(small_stored(), tmp_path / "benchmarks.md", side=side)
+    text = (tmp_path / "benchmarks.md").read_text()
+    assert "| [mapping](#mapping) | query accuracy (goal >= 0.90) | 0.910 | **met** |" in _summary(text)
+    assert "## Single-cell reference mapping" in text and "Mapped with accuracy 0.91." in text
