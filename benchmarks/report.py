@@ -130,7 +130,7 @@ def startup_targets(section):
 
 def startup_body(section):
     return ["", "Wall time of the `tiedae` command in a fresh process, as a user pays it "
-            "(interpreter start included), best of several calls; *run* pretrains a 4-unit layer "
+            "(interpreter start included), best of several calls. The last row pretrains a 4-unit layer "
             "for one epoch on a 64 x 8 matrix, so it is start-up, imports and saving.", "",
             table(["call", "exit", "best s", "every call s", "target"], [
                 [f"`tiedae {' '.join(r['args'])}`", r["returncode"], f"{r['best_s']:.2f}",
