@@ -4,6 +4,9 @@ import functools
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# precision="auto" (the CLI's default) sees no bfloat16 engine in tests, whatever the CI
+# machine (AMX or not): the same float32 numbers everywhere. tests/test_precision.py opts in.
+os.environ["TIEDAE_BF16_ENGINE"] = "none"
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

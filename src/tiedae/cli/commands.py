@@ -24,6 +24,7 @@ from tiedae.io import (
     write_text,
 )
 from tiedae.io.atomic import atomic_path
+from tiedae.precision import resolve_precision
 from tiedae.preprocessing import CountPreprocessing
 from tiedae.pretraining import PretrainingCheckpoint, StackedDenoisingAutoencoder
 from tiedae.pretraining.interrupt import (
@@ -198,6 +199,7 @@ def _stack_kwargs(config, verbose, data_parallel):
         data_parallel=data_parallel,
         early_stopping=config["early_stopping"],
         n_iter_no_change=config["patience"],
+        precision=config.get("precision", "auto"),
     )
 
 
@@ -397,6 +399,7 @@ def pretrain_stack(stack, X, y, config, run, resume=False, image_shape=None, set
         "n_features": int(X.shape[1]),
         "code_size": int(codes.shape[1]),
         "seconds": round(seconds, 3),
+        "precision": stack.precision_,
         "layers": [
             {
                 "width": width,
@@ -514,6 +517,10 @@ def cmd_pretrain(args):
                                  "set_names": list(set_names)}
     stack = build_stack(config, verbose=0 if args.quiet else 1, data_parallel=args.data_parallel,
                         adjacency=adjacency)
+    try:  # bfloat16 the backend cannot run is refused before the run directory exists
+        resolve_precision(config["precision"])
+    except ValueError as err:
+        raise DataError(str(err)) from None
     if runs.RunDirectory.holds_run(args.run_dir) and not (args.resume or args.overwrite):
         raise DataError(
             f"{args.run_dir!r} already holds a run; pass --resume to continue it "
@@ -541,7 +548,8 @@ def cmd_pretrain(args):
         codes = np.load(run.file(runs.EMBEDDING))
         write_annotated(args, raw, names, stack, codes, preprocessing, set_names)
     summary = [("run directory", run.path), ("time", f"{metrics['seconds']:.1f} s"),
-               ("data", f"{X.shape[0]} x {X.shape[1]} -> code {metrics['code_size']}")]
+               ("data", f"{X.shape[0]} x {X.shape[1]} -> code {metrics['code_size']}"),
+               ("precision", metrics["precision"])]
     for k, layer in enumerate(metrics["layers"]):
         summary.append((f"layer {k + 1} ({layer['width']})", _loss_text(layer)))
     print_summary("tiedae pretrain", summary)

@@ -17,6 +17,7 @@ except ModuleNotFoundError:  # Python 3.10
 import tomli_w
 
 from tiedae.io.errors import DataError
+from tiedae.precision import PRECISIONS
 
 CORRUPTION_CHOICES = ("masking", "salt_and_pepper", "gaussian", "none")
 LOSS_CHOICES = ("auto", "binary_crossentropy", "mse")
@@ -151,6 +152,12 @@ OPTIONS = {
     ),
     "patience": (_positive(_int), 10, "with --early-stopping: epochs without improvement before a layer stops"),
     "seed": (check_seed, 0, "random seed (same seed, same weights)"),
+    "precision": (
+        _choice(PRECISIONS),
+        "auto",
+        "float32, bfloat16 (float32 weights, bfloat16 products) or auto: bfloat16 where the "
+        "backend uses a bfloat16 matrix engine here (a recent GPU; AMX on PyTorch/TensorFlow)",
+    ),
 }
 
 

@@ -41,6 +41,7 @@ from tiedae.distribution import (
     process_shard,
 )
 from tiedae.layers.dense_autoencoder import DenseLayerAutoencoder
+from tiedae.precision import POLICY, check_precision, resolve_precision
 from tiedae.pretraining.checkpoint import PretrainingCheckpoint, check_resumable, data_signature
 from tiedae.pretraining.data import (
     SparseBatches,
@@ -220,6 +221,13 @@ class StackedDenoisingAutoencoder:
         n_iter_no_change: Epochs without improvement before a layer stops (>= 1).
         tol: Smallest decrease of the validation loss that counts as an
             improvement (>= 0).
+        precision: `None` (default: the layers follow Keras's global dtype
+            policy), `"float32"`, `"bfloat16"` (Keras's `mixed_bfloat16`:
+            float32 weights, bfloat16 products) or `"auto"` (bfloat16 where
+            the backend uses a bfloat16 matrix engine here, else float32; see
+            `tiedae.precision`). Applies to the greedy layers and the
+            end-to-end fine-tuning; `precision_` records what ran. The
+            fitted `autoencoder_` keeps float32 weights either way.
 
     Data may be larger than memory: `x` (and the validation data) may be a
     memory-mapped `.npy` (`np.load(path, mmap_mode="r")`), a backed `.h5ad`
@@ -275,6 +283,7 @@ class StackedDenoisingAutoencoder:
         validation_fraction=0.1,
         n_iter_no_change=10,
         tol=1e-4,
+        precision=None,
     ):
         self.layer_sizes = check_layer_sizes(layer_sizes)
         n = len(self.layer_sizes)
@@ -351,6 +360,7 @@ class StackedDenoisingAutoencoder:
         self.data_parallel = check_data_parallel(data_parallel, check_backend=False)
         (self.early_stopping, self.validation_fraction, self.n_iter_no_change,
          self.tol) = check_early_stopping(early_stopping, validation_fraction, n_iter_no_change, tol)
+        self.precision = check_precision(precision)
 
     # ------------------------------------------------------------------ config
 
@@ -377,6 +387,7 @@ class StackedDenoisingAutoencoder:
             "validation_fraction": self.validation_fraction,
             "n_iter_no_change": self.n_iter_no_change,
             "tol": self.tol,
+            "precision": self.precision,
         }
 
     @classmethod
@@ -399,7 +410,7 @@ class StackedDenoisingAutoencoder:
     # what the code did before, so older checkpoints resume under them.
     LATER_OPTIONS = (
         "reconstruction_activation", "kernel_initializer", "early_stopping",
-        "validation_fraction", "n_iter_no_change", "tol",
+        "validation_fraction", "n_iter_no_change", "tol", "precision",
     )
 
     def _later_option_defaults(self):
@@ -557,6 +568,7 @@ class StackedDenoisingAutoencoder:
             output_activation=self._reconstruction_activation(k, loss),
             kernel_initializer=self._initializer(seed),
             name=f"dae_{k}",
+            dtype=POLICY.get(self.precision_),
         )
 
     def _train_layer(self, k, x, x_val, loss, callbacks):
@@ -637,6 +649,7 @@ class StackedDenoisingAutoencoder:
         if self.early_stopping and x_val is None:
             x, x_val = self._hold_out(x)
         self.input_dim_ = int(x.shape[1])
+        self.precision_ = resolve_precision(self.precision)
         self.autoencoder_ = None
         self.finetune_history_ = None
         self.finetune_n_iter_ = self.finetune_best_epoch_ = None
@@ -706,7 +719,7 @@ class StackedDenoisingAutoencoder:
                     checkpoint.write_manifest(manifest)
         return self
 
-    def _build_autoencoder(self, arrays):
+    def _build_autoencoder(self, arrays, dtype=None):
         """Stack the per-layer weights into one deep tied autoencoder (explicit mapping)."""
         autoencoder = LayerwiseTiedAutoencoder(
             self.layer_sizes,
@@ -715,6 +728,7 @@ class StackedDenoisingAutoencoder:
                 self._reconstruction_activation(k, loss) for k, loss in enumerate(self.losses_)
             ],
             name="stacked_autoencoder",
+            dtype=dtype,
         )
         autoencoder.build((None, self.input_dim_))
         for k, layer in enumerate(arrays):
@@ -776,10 +790,18 @@ class StackedDenoisingAutoencoder:
             else None
         )
         corrupted = inputs if corruption is None else corruption(inputs)
-        model = ReconstructionModel(inputs, self.autoencoder_(corrupted), name="finetune_autoencoder")
+        # In bfloat16, a twin with the mixed policy trains and hands its (float32) weights back.
+        bf16 = getattr(self, "precision_", None) == "bfloat16"
+        trained = (self._build_autoencoder(
+            [_layer_arrays(self.autoencoder_, k) for k in range(n)], dtype=POLICY["bfloat16"])
+            if bf16 else self.autoencoder_)
+        model = ReconstructionModel(inputs, trained(corrupted), name="finetune_autoencoder")
         model.compile(optimizer=optimizer or self._make_optimizer(), loss=self.losses_[0])
         self._log(f"Fine-tuning the {n}-layer tied autoencoder for {epochs} epochs")
         self.finetune_history_ = self._train_reconstruction(model, x, x_val, epochs, callbacks)
+        if bf16:
+            for k in range(n):
+                _assign(self.autoencoder_, k, _layer_arrays(trained, k))
         self.finetune_n_iter_ = self.reconstruction_stopping_["epochs_run"]
         self.finetune_best_epoch_ = self.reconstruction_stopping_["best_epoch"]
         return self
@@ -902,6 +924,7 @@ class StackedDenoisingAutoencoder:
             "n_iter": self.n_iter_,
             "best_epoch": self.best_epoch_,
             "finetune_stopping": [self.finetune_n_iter_, self.finetune_best_epoch_],
+            "precision": getattr(self, "precision_", None),
         }
 
     def _set_fitted_state(self, state, autoencoder):
@@ -910,6 +933,7 @@ class StackedDenoisingAutoencoder:
         self.finetune_history_ = state["finetune_history"]
         self.losses_ = list(state["losses"])
         self.seed_ = int(state["seed"])
+        self.precision_ = state.get("precision")
         # Files saved before early stopping existed: every epoch ran and the last was kept.
         derived = [_stopping_of(h) for h in self.history_]
         self.n_iter_ = state.get("n_iter", [d["epochs_run"] for d in derived])
