@@ -97,6 +97,7 @@ def speed_targets(section):
             f"mixed_bfloat16 final reconstruction loss within {TARGET_LOSS_GAP:.0%} of float32 "
             f"({backend}, {c['steps']} steps)", f"gap {c['gap']:+.2%}",
             abs(c["gap"]) <= TARGET_LOSS_GAP, f"{(abs(c['gap']) - TARGET_LOSS_GAP) * 100:.2f} points"))
+    targets += handwritten_targets(section)
     for backend in _keras_backends(section):
         cells = [(f"{r['arch']} {r['precision']}", r["tied_over_untied_step_time"]["median"])
                  for run, r in _steps(section, True)
@@ -107,6 +108,30 @@ def speed_targets(section):
                 f"tied at least as fast as untied on {backend} (tied/untied step time, paired)",
                 f"{min(v for _, v in cells):.2f}–{max(v for _, v in cells):.2f} over {len(cells)} cells",
                 not slow, ", ".join(slow)))
+    return targets
+
+
+def handwritten_targets(section):
+    """Issue 23: greedy pretraining's step (`tied-pretraining`) >= the hand-written PyTorch
+    loop in each precision, on the default backend and on the best one (same run)."""
+    targets = []
+    loops = {(r["arch"], r["precision"]): r for run, r in _steps(section)
+             if run["name"] == "torch-handwritten" and not run.get("env")}
+    for (arch, precision), loop in sorted(loops.items()):
+        ours = {run["name"]: r for run, r in _steps(section) if run["module"] == "benchmarks.speed"
+                and (r["arch"], r["precision"], r["variant"]) == (arch, precision, "tied-pretraining")}
+        if not ours:
+            continue
+        best = max(ours, key=lambda b: ours[b]["samples_per_second"])
+        for label, backend in ((f"default backend ({DEFAULT_BACKEND})", DEFAULT_BACKEND),
+                               (f"best backend ({best})", best)):
+            if backend not in ours or (label.startswith("best") and best == DEFAULT_BACKEND):
+                continue
+            ratio = ours[backend]["samples_per_second"] / loop["samples_per_second"]
+            targets.append(target(
+                f"pretraining step >= 1.0x the hand-written PyTorch loop, {arch} {precision}, {label}",
+                f"{ratio:.2f}x ({ours[backend]['samples_per_second']:,.0f} against "
+                f"{loop['samples_per_second']:,.0f} samples/s)", ratio >= 1.0, f"{ratio:.2f}x"))
     return targets
 
 

@@ -145,8 +145,16 @@ class DenseLayerAutoencoder(WeightArgumentsMixin, keras.layers.Layer):
         self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: self.input_dim})
         self.built = True
 
-    def _kernel(self, k):
+    def _kernel(self, k, kernels=None):
+        """Kernel k in the compute dtype; `kernels`: those already cast for this call."""
+        if kernels is not None:
+            return kernels[k]
         return ops.cast(self.kernels[k], self.compute_dtype)
+
+    def _compute_kernels(self):
+        # Under mixed precision the tied kernel is cast once per call, not once per use
+        # (encoder and decoder): half the casts, and half their gradient copies.
+        return [ops.cast(kernel, self.compute_dtype) for kernel in self.kernels]
 
     def _affine(self, x, kernel, bias):
         y = ops.matmul(x, kernel)
@@ -166,6 +174,9 @@ class DenseLayerAutoencoder(WeightArgumentsMixin, keras.layers.Layer):
         never on the returned code.
         """
         self._check_built("encode")
+        return self._encode(inputs, training)
+
+    def _encode(self, inputs, training=None, kernels=None):
         inputs = ops.convert_to_tensor(inputs)  # lists and NumPy arrays have no usable dtype
         check_last_axis(inputs.shape, self.input_dim, self.name)
         h = ops.cast(inputs, self.compute_dtype)
@@ -174,7 +185,7 @@ class DenseLayerAutoencoder(WeightArgumentsMixin, keras.layers.Layer):
             if k > 0:
                 h = self._dropped(h, training)
             bias = self.encoder_biases[k] if self.use_bias else None
-            h = self.activation(self._affine(h, self._kernel(k), bias))
+            h = self.activation(self._affine(h, self._kernel(k, kernels), bias))
             if k == last and self.l2_normalize:
                 h = l2_normalize_safe(h)
         return h
@@ -182,18 +193,22 @@ class DenseLayerAutoencoder(WeightArgumentsMixin, keras.layers.Layer):
     def decode(self, codes, training=None):
         """Map codes of shape `(..., layer_sizes[-1])` back to `(..., input_dim)`."""
         self._check_built("decode")
+        return self._decode(codes, training)
+
+    def _decode(self, codes, training=None, kernels=None):
         codes = ops.convert_to_tensor(codes)
         check_last_axis(codes.shape, self.code_size, self.name, what="code")
         h = ops.cast(codes, self.compute_dtype)
         for k in reversed(range(len(self.kernels))):
             h = self._dropped(h, training)
             bias = self.decoder_biases[k] if self.use_bias else None
-            h = self._affine(h, ops.transpose(self._kernel(k)), bias)
+            h = self._affine(h, ops.transpose(self._kernel(k, kernels)), bias)
             h = self.output_activation(h) if k == 0 else self.activation(h)
         return h
 
     def call(self, inputs, training=None):
-        return self.decode(self.encode(inputs, training=training), training=training)
+        kernels = self._compute_kernels()
+        return self._decode(self._encode(inputs, training, kernels), training, kernels)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)

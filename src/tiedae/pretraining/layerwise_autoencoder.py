@@ -76,8 +76,8 @@ class LayerwiseTiedAutoencoder(DenseLayerAutoencoder):
         self.activation = self.activations[0]
         self.output_activation = self.decoder_activations[0]
 
-    def encode(self, inputs, training=None):
-        self._check_built("encode")
+    def _encode(self, inputs, training=None, kernels=None):
+        inputs = keras.ops.convert_to_tensor(inputs)
         check_last_axis(inputs.shape, self.input_dim, self.name)
         h = keras.ops.cast(inputs, self.compute_dtype)
         last = len(self.kernels) - 1
@@ -85,20 +85,20 @@ class LayerwiseTiedAutoencoder(DenseLayerAutoencoder):
             if k > 0:
                 h = self._dropped(h, training)
             bias = self.encoder_biases[k] if self.use_bias else None
-            h = self.activations[k](self._affine(h, self._kernel(k), bias))
+            h = self.activations[k](self._affine(h, self._kernel(k, kernels), bias))
             if k == last and self.l2_normalize:
                 h = l2_normalize_safe(h)
         return h
 
-    def decode(self, codes, training=None):
-        self._check_built("decode")
+    def _decode(self, codes, training=None, kernels=None):
+        codes = keras.ops.convert_to_tensor(codes)
         check_last_axis(codes.shape, self.code_size, self.name, what="code")
         h = keras.ops.cast(codes, self.compute_dtype)
         for k in reversed(range(len(self.kernels))):
             h = self._dropped(h, training)
             bias = self.decoder_biases[k] if self.use_bias else None
             h = self.decoder_activations[k](
-                self._affine(h, keras.ops.transpose(self._kernel(k)), bias)
+                self._affine(h, keras.ops.transpose(self._kernel(k, kernels)), bias)
             )
         return h
 

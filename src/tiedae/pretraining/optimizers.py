@@ -50,7 +50,7 @@ def check_optimizer(optimizer):
     return check_spec(optimizer, "optimizer", OPTIMIZER_EXAMPLE)
 
 
-def make_optimizer(optimizer, learning_rate, name="optimizer"):
+def make_optimizer(optimizer, learning_rate, name="optimizer", fused=False):
     """A new Keras optimizer described by `optimizer`, at `learning_rate`.
 
     Args:
@@ -59,9 +59,18 @@ def make_optimizer(optimizer, learning_rate, name="optimizer"):
         learning_rate: Positive float; it replaces any `learning_rate` in the
             config.
         name: The parameter `optimizer` came from, for error messages.
+        fused: On the PyTorch backend, a plain Adam becomes `FusedAdam` (the
+            same update in one pass); for models that are trained, not saved
+            with their optimizer (the stacks' greedy and fine-tuning models).
     """
-    return _from_spec(optimizer, name, OPTIMIZER_EXAMPLE, keras.optimizers.get,
+    made = _from_spec(optimizer, name, OPTIMIZER_EXAMPLE, keras.optimizers.get,
                       learning_rate=float(learning_rate))
+    if fused and keras.backend.backend() == "torch":
+        from tiedae.pretraining.fused_adam import fused_like, plain_adam
+
+        if plain_adam(made):
+            return fused_like(made)
+    return made
 
 
 def make_initializer(initializer, seed):

@@ -420,7 +420,7 @@ class StackedDenoisingAutoencoder:
     # ----------------------------------------------------------------- helpers
 
     def _make_optimizer(self):
-        return make_optimizer(self.optimizer, self.learning_rate)
+        return make_optimizer(self.optimizer, self.learning_rate, fused=True)
 
     def _log(self, message):
         if self.verbose:
