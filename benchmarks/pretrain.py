@@ -28,6 +28,8 @@ def main(argv=None):
     parser.add_argument("--layer-sizes", default="1000,1000,1000")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--precision", default=None, choices=["float32", "bfloat16", "auto"],
+                        help="the stack's precision (default: the Keras policy, float32)")
     args = parser.parse_args(argv)
 
     from tiedae.pretraining import StackedDenoisingAutoencoder
@@ -57,12 +59,14 @@ def main(argv=None):
         batch_size=args.batch_size,
         seed=args.seed,
         verbose=0,
+        precision=args.precision,
     )
     timer = FitTimer()
     start = time.perf_counter()
     sda.pretrain(x, callbacks=[timer])
     payload["pretrain_seconds"] = time.perf_counter() - start
     payload["peak_rss_mib"] = peak_rss_mib()
+    payload["precision"] = sda.precision_ or "float32"
     payload["layers"] = [
         {"seconds": seconds, "final_loss": history["loss"][-1], "loss": history["loss"],
          "loss_kind": loss}
@@ -71,7 +75,7 @@ def main(argv=None):
     payload["load_average_end"] = load_average()
     write_json(args.json, payload)
     print(
-        f"[pretrain {payload['backend']}] {len(x)} images x {args.epochs} epochs: "
+        f"[pretrain {payload['backend']} {payload['precision']}] {len(x)} images x {args.epochs} epochs: "
         f"{payload['pretrain_seconds']:.1f} s, peak RSS {payload['peak_rss_mib']:.0f} MiB",
         flush=True,
     )

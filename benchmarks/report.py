@@ -67,7 +67,8 @@ def pretrain_body(section):
     lines = []
     for p in (run.get("payload", {}) for run in section.get("runs", [])):
         if p.get("layers"):
-            lines += ["", f"Backend {p['backend']}: `StackedDenoisingAutoencoder({p['layer_sizes']}, "
+            lines += ["", f"Backend {p['backend']}, {p.get('precision', 'float32')}: "
+                      f"`StackedDenoisingAutoencoder({p['layer_sizes']}, "
                       f"corruption={p['corruption']!r}, corruption_level={p['corruption_level']}, "
                       f"epochs={p['epochs']}, batch_size={p['batch_size']})` on {p['n_train']:,} "
                       "Fashion-MNIST images. Wall time of `pretrain`: "
@@ -78,6 +79,37 @@ def pretrain_body(section):
                                  [[k, f"{layer['seconds']:.1f}", f"{layer['final_loss']:.4f}"]
                                   for k, layer in enumerate(p["layers"])])]
     return lines
+
+
+PRETRAIN_RSS_MIB = 1944  # issue 23: peak RSS of float32 pretraining before the bf16 work
+AMX_PRETRAIN_SECONDS = 60
+
+
+def pretrain_targets(section):
+    payloads = [run["payload"] for run in section.get("runs", []) if run.get("payload", {}).get("layers")]
+    by = {(p["backend"], p.get("precision", "float32")): p for p in payloads}
+    targets = []
+    for (backend, precision), p in by.items():
+        if precision == "float32" and p["n_train"] >= 60000:
+            rss = p["peak_rss_mib"]
+            targets.append(target(f"peak RSS of float32 pretraining <= {PRETRAIN_RSS_MIB:,} MiB ({backend})",
+                                  f"{rss:,.0f} MiB", rss <= PRETRAIN_RSS_MIB, f"{rss - PRETRAIN_RSS_MIB:,.0f} MiB"))
+        f32 = by.get((backend, "float32"))
+        if precision == "bfloat16" and f32:
+            gaps = [(b["final_loss"] - a["final_loss"]) / a["final_loss"]
+                    for a, b in zip(f32["layers"], p["layers"])]
+            worst = max(gaps, key=abs)
+            targets.append(target(
+                f"bfloat16 pretraining: every layer's final loss within 2% of float32 ({backend})",
+                ", ".join(f"{g:+.2%}" for g in gaps), abs(worst) <= 0.02, f"{abs(worst) - 0.02:.2%}"))
+            speedup = f32["pretrain_seconds"] / p["pretrain_seconds"]
+            if "amx_bf16" in str(section.get("machine", {})):  # the target is for AMX CPUs only
+                targets.append(target(
+                    f"bfloat16 pretraining <= {AMX_PRETRAIN_SECONDS} s on an AMX CPU ({backend})",
+                    f"{p['pretrain_seconds']:.0f} s ({speedup:.2f}x float32's "
+                    f"{f32['pretrain_seconds']:.0f} s)", p["pretrain_seconds"] <= AMX_PRETRAIN_SECONDS,
+                    f"{p['pretrain_seconds'] - AMX_PRETRAIN_SECONDS:.0f} s"))
+    return targets
 
 
 def _scale_payload(section):
@@ -314,7 +346,7 @@ def _section(title, body, targets=lambda s: [], notes=lambda s, t: []):
 
 SECTIONS = {
     "speed": _section("Speed: training steps against the GEMM floor", speed_body, speed_targets, speed_notes),
-    "pretrain": _section("Greedy layer-wise pretraining", pretrain_body),
+    "pretrain": _section("Greedy layer-wise pretraining", pretrain_body, pretrain_targets),
     "quality": _section("Quality on Fashion-MNIST", seeded_body, seeded_targets, seeded_notes),
     "clustering": _section("Clustering on Fashion-MNIST", seeded_body, seeded_targets, clustering_notes),
     "semi": _section("Few labels on Fashion-MNIST: semi-supervised and classical fine-tuning",

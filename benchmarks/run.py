@@ -299,12 +299,19 @@ def gpu_children(settings, backends):
 
 
 def pretrain_children(settings, backends):
-    return [
-        Child(backend, "benchmarks.pretrain",
-              ["--n-train", str(settings["n_train"]), "--epochs", str(settings["epochs"])],
-              env={"KERAS_BACKEND": backend})
-        for backend in backends[:1]
-    ]
+    """The default backend in float32, and each backend that `precision="auto"` would run in
+    bfloat16 here, with its float32 run beside it (the 2% loss check is per layer)."""
+    from tiedae.precision import cpu_bf16_support
+
+    common = ["--n-train", str(settings["n_train"]), "--epochs", str(settings["epochs"])]
+    runs = [(backends[0], "float32")]
+    if cpu_bf16_support() != "none":
+        for backend in ("torch", "tensorflow"):
+            if backend in backends:
+                runs += [(backend, "float32"), (backend, "bfloat16")]
+    return [Child(backend, "benchmarks.pretrain", [*common, "--precision", precision],
+                  env={"KERAS_BACKEND": backend}, note=f"precision {precision}")
+            for backend, precision in dict.fromkeys(runs)]
 
 
 def seeded_children(module):

@@ -37,7 +37,10 @@ def test_auto_picks_bfloat16_only_on_an_engine_the_backend_uses(monkeypatch):
     assert resolve_precision("auto", "torch") == "bfloat16"
     assert resolve_precision("auto", "tensorflow") == "bfloat16"
     monkeypatch.setattr(precision_module, "cpu_bf16_support", lambda: "avx512_bf16")
-    assert resolve_precision("auto", "torch") == "float32"  # vector bfloat16 is no matrix engine
+    assert resolve_precision("auto", "tensorflow") == "bfloat16"
+    assert resolve_precision("auto", "jax") == "float32"
+    monkeypatch.setattr(precision_module, "cpu_bf16_support", lambda: "none")
+    assert resolve_precision("auto", "torch") == "float32"
     monkeypatch.setattr(precision_module, "gpu_bf16_support", lambda backend=None: "H100")
     assert resolve_precision("auto", "jax") == "bfloat16"
     monkeypatch.setenv("TIEDAE_BF16_ENGINE", "none")

@@ -156,7 +156,8 @@ OPTIONS = {
         _choice(PRECISIONS),
         "auto",
         "float32, bfloat16 (float32 weights, bfloat16 products) or auto: bfloat16 where the "
-        "backend uses a bfloat16 matrix engine here (a recent GPU; AMX on PyTorch/TensorFlow)",
+        "backend runs its products on bfloat16 hardware here (a recent GPU; AMX or AVX512-BF16 "
+        "on PyTorch/TensorFlow; never JAX on a CPU)",
     ),
 }
 

@@ -224,7 +224,7 @@ class StackedDenoisingAutoencoder:
         precision: `None` (default: the layers follow Keras's global dtype
             policy), `"float32"`, `"bfloat16"` (Keras's `mixed_bfloat16`:
             float32 weights, bfloat16 products) or `"auto"` (bfloat16 where
-            the backend uses a bfloat16 matrix engine here, else float32; see
+            the backend runs its products on bfloat16 hardware here, else float32; see
             `tiedae.precision`). Applies to the greedy layers and the
             end-to-end fine-tuning; `precision_` records what ran. The
             fitted `autoencoder_` keeps float32 weights either way.
