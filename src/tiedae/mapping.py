@@ -259,7 +259,10 @@ def _split(labels, validation_fraction, seed):
 
     index = np.arange(labels.size)
     _, counts = np.unique(labels, return_counts=True)
-    stratify = labels if counts.min() >= 2 else None  # a singleton class cannot be split
+    n_held = int(np.ceil(validation_fraction * labels.size))
+    # A singleton class cannot be split, nor can fewer held-out (or kept) cells than classes.
+    can_stratify = counts.min() >= 2 and min(n_held, labels.size - n_held) >= counts.size
+    stratify = labels if can_stratify else None
     return train_test_split(index, test_size=validation_fraction, stratify=stratify, random_state=seed)
 
 

@@ -1,4 +1,4 @@
-"""The `tiedae` command: pretrain, finetune, embed, evaluate, demo.
+"""The `tiedae` command: pretrain, finetune, embed, evaluate, reference, map, demo.
 
 Keras reads its backend once, at import; the `tiedae` script (`tiedae_cli`)
 settles it before this package loads: `--backend`, else `KERAS_BACKEND`, else
@@ -162,6 +162,10 @@ def build_parser():
     data_args(p)
     p.set_defaults(handler="cmd_evaluate")
 
+    from tiedae.cli.mapping_args import add_mapping_commands
+
+    add_mapping_commands(commands, data_args, _positive_int, _open_fraction, _seed)
+
     p = commands.add_parser("demo", help="the main job on scikit-learn's digits",
                             description="Pretrain on digits, fine-tune with 10% of the labels, and compare with random init.")
     p.add_argument("--run-dir", default=os.path.join("runs", "demo"), help="run directory (default: runs/demo)")
@@ -204,6 +208,8 @@ def main(argv=None, load_package=None):
             load_package()
         if args.handler == "cmd_demo":
             from tiedae.cli import demo as module
+        elif args.handler in ("cmd_reference", "cmd_map"):
+            from tiedae.cli import mapping as module
         else:
             from tiedae.cli import commands as module
         return getattr(module, args.handler)(args)

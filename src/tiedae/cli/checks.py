@@ -9,6 +9,8 @@ own config.toml given back, may hold settings its other settings leave unused.
 import os
 
 from tiedae.cli.config import effective_config
+from tiedae.cli.mapping_args import HANDLERS as MAPPING_HANDLERS
+from tiedae.cli.mapping_args import check_mapping_arguments
 from tiedae.io.errors import DataError
 
 # What --backed can leave on disk; every other input is read into memory.
@@ -24,6 +26,8 @@ def check_arguments(args):
             raise DataError("--unfreeze-after has no effect without --freeze; add --freeze or leave it out.")
     elif args.handler == "cmd_embed":
         _check_backed(args)
+    elif args.handler in MAPPING_HANDLERS:
+        check_mapping_arguments(args)
 
 
 def _check_pretrain(args):
