@@ -8,6 +8,9 @@ adata.obsm["X_tiedae"]           # (cells, 64) embedding, e.g. for sc.pp.neighbo
 adata.varm["tiedae_loadings"]    # (genes, 256) first-layer kernel
 adata.uns["tiedae"]              # parameters and per-layer losses
 tiedae.sc.embed(other, model)    # the same preprocessing and encoder on new cells
+
+ref = tiedae.sc.fit_reference(reference, "cell_type")   # tiedae.mapping: labelled reference,
+tiedae.sc.map_query(query, ref)                         # label transfer with confidence and Unknown
 ```
 
 The matrix (`adata.X` or a layer) is used as stored: a sparse count matrix
@@ -345,3 +348,8 @@ def embed(adata, model, *, layer="fitted", key_added="X_tiedae", batch_size=None
     codes = model.transform(adata, layer=layer, batch_size=batch_size)
     adata.obsm[obsm_key] = codes
     return codes
+
+
+# Reference mapping (scQuery's job) under tiedae.sc names as well; tiedae.mapping imports
+# this module only inside its functions, so there is no import cycle.
+from tiedae.mapping import ReferenceModel, evaluate_mapping, fit_reference, map_query, retrieve  # noqa: E402, F401

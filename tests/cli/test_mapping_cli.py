@@ -262,3 +262,11 @@ def test_query_of_counts_against_a_log_normalised_model(tmp_path, capsys):
     out = tmp_path / "out.h5ad"
     assert main(["map", str(_write(counts, tmp_path / "q.h5ad")), "--run-dir", str(run_dir), "-o", str(out)]) == 2
     assert "looks like raw counts" in capsys.readouterr().err and not out.exists()
+
+
+def test_library_functions_are_also_tiedae_sc_names():
+    import tiedae.mapping
+    import tiedae.sc
+
+    for name in ("fit_reference", "map_query", "retrieve", "evaluate_mapping", "ReferenceModel"):
+        assert getattr(tiedae.sc, name) is getattr(tiedae.mapping, name)
