@@ -95,3 +95,19 @@ def test_precision_round_trips_through_save_and_resume(rng, tmp_path):
     again = StackedDenoisingAutoencoder([8, 4], epochs=2, seed=1, verbose=0, precision="bfloat16")
     again.pretrain(x, run_dir=tmp_path / "run", resume=True)  # every layer from the checkpoint
     np.testing.assert_array_equal(again.transform(x), stack.transform(x))
+
+
+@pytest.mark.parametrize("name", ["PretrainedMLPClassifier", "TiedAutoencoderTransformer"])
+def test_estimators_pass_precision_to_their_stack(rng, name):
+    import tiedae
+
+    estimator_class = getattr(tiedae, name)
+    x = _low_rank(rng, n=96)
+    y = (x[:, 0] > np.median(x[:, 0])).astype(int)
+    kwargs = dict(layer_sizes=(6,), pretrain_epochs=1, random_state=0, precision="bfloat16")
+    if name == "PretrainedMLPClassifier":
+        kwargs["epochs"] = 1
+    fitted = estimator_class(**kwargs).fit(x, y)
+    assert fitted.get_params()["precision"] == "bfloat16" and fitted.sda_.precision_ == "bfloat16"
+    with pytest.raises(ValueError, match="`precision` must be one of"):
+        estimator_class(**{**kwargs, "precision": "half"}).fit(x, y)

@@ -93,6 +93,7 @@ def sda_params(estimator, epochs, seed, stopping=(False, 0.1, 10, 1e-4)):
         validation_fraction=validation_fraction,
         n_iter_no_change=n_iter_no_change,
         tol=tol,
+        precision=getattr(estimator, "precision", None),
     )
 
 

@@ -88,6 +88,8 @@ class PretrainedMLPClassifier(ClassifierMixin, BaseEstimator):
         validation_fraction: Share of the labelled rows held out, in (0, 1).
         n_iter_no_change: Epochs without improvement before stopping (>= 1).
         tol: Smallest decrease of a validation loss that counts as an improvement.
+        precision: The greedy pretraining's precision: None (Keras's global
+            policy), "float32", "bfloat16" or "auto" (see `tiedae.precision`).
 
     Attributes:
         classes_: The class labels (any sortable labels).
@@ -140,6 +142,7 @@ class PretrainedMLPClassifier(ClassifierMixin, BaseEstimator):
         validation_fraction=0.1,
         n_iter_no_change=10,
         tol=1e-4,
+        precision=None,
     ):
         self.layer_sizes = layer_sizes
         self.activation = activation
@@ -162,6 +165,7 @@ class PretrainedMLPClassifier(ClassifierMixin, BaseEstimator):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
+        self.precision = precision
 
     def fit(self, X, y, X_unlabeled=None):
         """Pretrain on `X` (and `X_unlabeled`), then fine-tune on `(X, y)`.

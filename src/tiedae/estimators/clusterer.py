@@ -100,6 +100,8 @@ class DeepEmbeddedClustering(
         stopping_tol: Smallest decrease of the validation loss that counts
             as an improvement (the other estimators' `tol`; here `tol` is
             DEC's own stopping rule).
+        precision: The greedy pretraining's precision: None (Keras's global
+            policy), "float32", "bfloat16" or "auto" (see `tiedae.precision`).
         epochs: Former name of `pretrain_epochs` (`FutureWarning`); `None`.
 
     Attributes:
@@ -161,6 +163,7 @@ class DeepEmbeddedClustering(
         validation_fraction=0.1,
         n_iter_no_change=10,
         stopping_tol=1e-4,
+        precision=None,
         epochs=None,
     ):
         self.n_clusters = n_clusters
@@ -191,6 +194,7 @@ class DeepEmbeddedClustering(
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.stopping_tol = stopping_tol
+        self.precision = precision
         self.epochs = epochs
 
     def fit(self, X, y=None):

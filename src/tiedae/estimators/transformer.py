@@ -50,6 +50,8 @@ class TiedAutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
         validation_fraction: Share of the rows held out, in (0, 1).
         n_iter_no_change: Epochs without improvement before stopping (>= 1).
         tol: Smallest decrease of the validation loss that counts as an improvement.
+        precision: The greedy pretraining's precision: None (Keras's global
+            policy), "float32", "bfloat16" or "auto" (see `tiedae.precision`).
         epochs: Former name of `pretrain_epochs` (`FutureWarning`); `None`.
 
     Attributes:
@@ -93,6 +95,7 @@ class TiedAutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
         validation_fraction=0.1,
         n_iter_no_change=10,
         tol=1e-4,
+        precision=None,
         epochs=None,
     ):
         self.layer_sizes = layer_sizes
@@ -112,6 +115,7 @@ class TiedAutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
+        self.precision = precision
         self.epochs = epochs
 
     def fit(self, X, y=None):
