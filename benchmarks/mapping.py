@@ -12,9 +12,11 @@ scANVI) are recovered exactly as `expm1(raw) * n_counts / 1e4`, rounded.
 Every choice is made on the reference only: the reference is split again
 (stratified, 70/30) into fit and validation cells; each method's candidates
 are fitted on the fit cells and scored on the validation cells (mean of
-accuracy and retrieval MAP); the Unknown threshold is chosen by removing, in
-turn, each reference type with at least 10 validation cells (never the test's
-held-out type) from the fit cells. The chosen recipes are then fitted on the
+accuracy and retrieval MAP); the Unknown rule (softmax confidence below a
+threshold, embedding distance to the nearest reference cells above a quantile
+of the reference's own, or both, or either: see `RULES`) is chosen by
+removing, in turn, each reference type with at least 10 validation cells
+(never the test's held-out type) from the fit cells. The chosen recipes are then fitted on the
 whole reference and scored once on the query, for every seed.
 
     python -m benchmarks.mapping [--quick] [--seeds 3] [--out docs/mapping.json]
@@ -35,15 +37,44 @@ import numpy as np
 
 LABEL = "cell_type"
 HELD_OUT = "CD19+ B"  # fixed before any run: the most distinct lineage of the 10 types
-THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)  # no refit per threshold: all are cheap
+THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)  # no refit per rule: all are cheap
+NOVELTY_QUANTILES = (0.95, 0.975, 0.99)
+
+
+def _rules():
+    """Unknown rules (tiedae.mapping.unknown_mask arguments) the validation cells choose among."""
+    rules = {f"softmax < {t}": dict(unknown="softmax", confidence_threshold=t) for t in THRESHOLDS}
+    for metric in ("euclidean", "cosine"):
+        for k in (10, 15):
+            for calibration in ("held-out", "all"):
+                for per_type in (False, True):
+                    for q in NOVELTY_QUANTILES:
+                        name = (f"distance {metric} k={k} > q{q} of {calibration} reference cells"
+                                + (", per type" if per_type else ""))
+                        rules[name] = dict(unknown="distance", novelty_metric=metric, novelty_k=k,
+                                           novelty_calibration=calibration, novelty_per_type=per_type,
+                                           novelty_quantile=q)
+    for combine in ("both", "either"):
+        for t in (0.5, 0.7):
+            for q in (0.95, 0.99):
+                rules[f"{combine}: softmax < {t}, distance euclidean k=10 > q{q} of held-out cells"] = dict(
+                    unknown=combine, confidence_threshold=t, novelty_quantile=q)
+    return rules
+
+
+RULES = _rules()
 PSEUDO_NOVEL_MIN = 10  # validation cells a reference type needs to be a pseudo-novel type
 RETRIEVAL_K = 100  # evaluate_mapping's default
 SCQUERY_RATIO = 0.623 / 0.494  # scQuery, pretrained 1136-100 against PCA-100 (Alavi et al. 2018)
 MAX_DROP = 0.02
-HELD_OUT_KEYS = ("unknown_fraction", "accuracy_drop", "accuracy_drop_same_threshold",
-                 "accuracy_other_types_full_reference", "accuracy_other_types_full_reference_same_threshold",
-                 "accuracy_other_types_held_out", "unknown_fraction_other_types",
-                 "median_confidence_held_out_cells")
+HELD_OUT_KEYS = ("unknown_fraction", "accuracy_drop", "accuracy_drop_same_rule",
+                 "accuracy_other_types_full_reference", "accuracy_other_types_full_reference_same_rule",
+                 "accuracy_other_types_held_out", "accuracy_other_types_held_out_argmax",
+                 "unknown_fraction_other_types",
+                 "median_confidence_held_out_cells", "median_novelty_held_out_cells",
+                 "median_novelty_other_types", "novelty_threshold", "novelty_above_threshold_other_types",
+                 "calibration_cells",
+                 "novelty_auroc", "confidence_auroc")
 
 _STOPPING = dict(activation="relu", corruption_level=0.1, learning_rate=3e-3,
                  early_stopping=True, epochs=200)
@@ -176,10 +207,14 @@ def selection_score(metrics):
     return (metrics["accuracy"] + metrics["map"]) / 2
 
 
-def with_unknown(labels, confidence, threshold):
-    from tiedae.mapping import UNKNOWN
+def with_unknown(model, mapped, rule):
+    """The mapped cells' argmax labels with `rule`'s Unknowns, and their novelty (None for softmax)."""
+    from tiedae.mapping import UNKNOWN, unknown_mask
 
-    return np.where(np.asarray(confidence) < threshold, UNKNOWN, np.asarray(labels, dtype=object))
+    labels = mapped.obs["tiedae_label"].to_numpy()
+    mask, novelty = unknown_mask(model, mapped.obsm["X_tiedae"], labels,
+                                 mapped.obs["tiedae_confidence"].to_numpy(), **rule)
+    return np.where(mask, UNKNOWN, np.asarray(labels, dtype=object)), novelty
 
 
 # ----------------------------------------------------------------------------- methods
@@ -226,16 +261,21 @@ def logistic(reference, query, c, seed):
             Embedded(model.decision_function(ref_x), _labels(reference)))
 
 
+def fit_map(reference, query, recipe, seed, pretrained=True):
+    """`(model, mapped query)`: fit_reference on `reference`, map_query with argmax labels (no Unknown)."""
+    from tiedae.mapping import fit_reference, map_query
+
+    recipe = dict(recipe)
+    # fit_reference's option: the query's cells, unlabelled, in the greedy pretraining too.
+    unlabelled = query if recipe.pop("unlabelled_query", False) else None
+    model = fit_reference(reference, LABEL, seed=seed, pretrained=pretrained, verbose=0,
+                          unlabelled=unlabelled, **recipe)
+    return model, map_query(query, model, confidence_threshold=0.0, copy=True)
+
+
 def tiedae_method(pretrained):
     def run(reference, query, recipe, seed):
-        from tiedae.mapping import fit_reference, map_query
-
-        recipe = dict(recipe)
-        # fit_reference's option: the query's cells, unlabelled, in the greedy pretraining too.
-        unlabelled = query if recipe.pop("unlabelled_query", False) else None
-        model = fit_reference(reference, LABEL, seed=seed, pretrained=pretrained, verbose=0,
-                              unlabelled=unlabelled, **recipe)
-        mapped = map_query(query, model, confidence_threshold=0.0, copy=True)
+        model, mapped = fit_map(reference, query, recipe, seed, pretrained)
         return (mapped.obs["tiedae_label"].to_numpy(), mapped.obs["tiedae_confidence"].to_numpy(),
                 mapped.obsm["X_tiedae"], Embedded(model.reference_embedding, model.reference_labels))
     return run
@@ -316,71 +356,101 @@ def select(function, candidates, fit, val, seed):
     return max(scores, key=lambda n: scores[n]["selection_score"]), scores
 
 
-def select_threshold(recipe, fit, val, seed, thresholds=THRESHOLDS):
-    """The Unknown threshold, from pseudo-novel reference types removed from the fit cells.
+def choose(summary):
+    """Among the rules whose mean drop is within MAX_DROP, the most Unknowns (then the smallest drop);
+    if none is, among those calling at least half the removed cells Unknown, the smallest drop; else
+    the smallest drop. Ties: the first in `RULES`' order (softmax first)."""
+    within = [r for r in summary if summary[r]["drop"] <= MAX_DROP]
+    if within:
+        return max(within, key=lambda r: (summary[r]["unknown"], -summary[r]["drop"]))
+    half = [r for r in summary if summary[r]["unknown"] >= 0.5]
+    return min(half or summary, key=lambda r: summary[r]["drop"])
 
-    For each threshold: the fraction of each removed type's validation cells
+
+def select_rule(recipe, fit, val, seed, rules=None):
+    """The Unknown rule, from pseudo-novel reference types removed from the fit cells.
+
+    For each rule: the fraction of each removed type's validation cells
     called Unknown, and the drop in accuracy on the other validation cells
     against the argmax labels (no Unknown) of the model fitted on all fit
-    cells. Chosen: among the thresholds whose mean drop is within MAX_DROP,
-    the one with the most Unknowns; if none is, among those calling at least
-    half the removed cells Unknown, the one with the smallest drop; else the
-    smallest drop.
+    cells; `choose` picks from the means over the removed types.
     """
-    run = tiedae_method(True)
+    rules = RULES if rules is None else rules
     val_labels = _labels(val)
     counts = dict(zip(*np.unique(val_labels, return_counts=True)))
     pseudo = [t for t, n in sorted(counts.items()) if n >= PSEUDO_NOVEL_MIN and t != HELD_OUT]
+    first = next(iter(rules))
     if not pseudo:
-        return thresholds[0], {"pseudo_novel_types": [], "per_threshold": {},
-                               "note": f"no reference type has {PSEUDO_NOVEL_MIN} validation cells"}
-    full_labels, _, _, _ = run(fit, val, recipe, seed)
-    table = {float(t): {"unknown": [], "drop": []} for t in thresholds}
+        return first, {"pseudo_novel_types": [], "per_rule": {},
+                       "note": f"no reference type has {PSEUDO_NOVEL_MIN} validation cells"}
+    _, full = fit_map(fit, val, recipe, seed)
+    full_labels = full.obs["tiedae_label"].to_numpy()
+    table = {r: {"unknown": [], "drop": []} for r in rules}
     for novel in pseudo:
-        labels, conf, _, _ = run(fit[_labels(fit) != novel].copy(), val, recipe, seed)
+        model, mapped = fit_map(fit[_labels(fit) != novel].copy(), val, recipe, seed)
         known = val_labels != novel
         base = np.mean(full_labels[known] == val_labels[known])
-        for t in thresholds:
-            held = with_unknown(labels, conf, t)
-            table[float(t)]["unknown"].append(float(np.mean(held[~known] == "Unknown")))
-            table[float(t)]["drop"].append(float(base - np.mean(held[known] == val_labels[known])))
-    summary = {t: {"unknown": float(np.mean(v["unknown"])), "drop": float(np.mean(v["drop"]))}
-               for t, v in table.items()}
-    within = [t for t in summary if summary[t]["drop"] <= MAX_DROP]
-    half = [t for t in summary if summary[t]["unknown"] >= 0.5]
-    if within:
-        chosen = max(within, key=lambda t: (summary[t]["unknown"], -t))
-    else:
-        chosen = min(half or summary, key=lambda t: summary[t]["drop"])
-    return chosen, {"pseudo_novel_types": pseudo, "per_threshold": summary}
+        for name, rule in rules.items():
+            held, _ = with_unknown(model, mapped, rule)
+            table[name]["unknown"].append(float(np.mean(held[~known] == "Unknown")))
+            table[name]["drop"].append(float(base - np.mean(held[known] == val_labels[known])))
+    summary = {r: {"unknown": float(np.mean(v["unknown"])), "drop": float(np.mean(v["drop"])),
+                   "per_type_unknown": v["unknown"], "per_type_drop": v["drop"]} for r, v in table.items()}
+    return choose(summary), {"pseudo_novel_types": pseudo, "per_rule": summary}
 
 
-def held_out_test(recipe, threshold, reference, query, seed):
+def held_out_test(recipe, rule_name, reference, query, seed, rules=None):
     """The test: HELD_OUT removed from the reference; its query cells should come out Unknown.
 
     The drop is against the full reference's argmax labels (as in the main
-    table); the same comparison at the same threshold is kept alongside.
+    table); the same comparison with the same rule is kept alongside, and the
+    novelty and confidence of held-out and known cells (AUROC: how well each
+    score alone separates them) as diagnostics.
     """
-    run = tiedae_method(True)
+    from sklearn.metrics import roc_auc_score
+
+    from tiedae.mapping import unknown_mask
+
+    rule = (RULES if rules is None else rules)[rule_name]
     truth = _labels(query)
     novel = truth == HELD_OUT
-    full_labels, full_conf, _, _ = run(reference, query, recipe, seed)
-    labels, conf, _, _ = run(reference[_labels(reference) != HELD_OUT].copy(), query, recipe, seed)
-    held = with_unknown(labels, conf, threshold)
+    full_model, full_mapped = fit_map(reference, query, recipe, seed)
+    model, mapped = fit_map(reference[_labels(reference) != HELD_OUT].copy(), query, recipe, seed)
+    full_labels = full_mapped.obs["tiedae_label"].to_numpy()
+    held, _ = with_unknown(model, mapped, rule)
     called = held[novel]
     kinds, n = np.unique(called, return_counts=True)
     full = float(np.mean(full_labels[~novel] == truth[~novel]))
-    full_at = float(np.mean(with_unknown(full_labels, full_conf, threshold)[~novel] == truth[~novel]))
+    full_at = float(np.mean(with_unknown(full_model, full_mapped, rule)[0][~novel] == truth[~novel]))
     without = float(np.mean(held[~novel] == truth[~novel]))
+    argmax = mapped.obs["tiedae_label"].to_numpy()
+    conf = mapped.obs["tiedae_confidence"].to_numpy()
+    # Novelty with the rule's distance settings (map_query's defaults for a softmax rule).
+    settings = {"novelty_quantile": 0.99, "novelty_k": 10, "novelty_metric": "euclidean",
+                "novelty_calibration": "held-out", "novelty_per_type": False,
+                **{key: value for key, value in rule.items() if key.startswith("novelty_")}}
+    far, novelty = unknown_mask(model, mapped.obsm["X_tiedae"], argmax, conf, unknown="distance", **settings)
+    limit, _ = model.novelty_thresholds(*(settings[f"novelty_{key}"] for key in
+                                          ("quantile", "k", "metric", "calibration")))
     return {
         "unknown_fraction": float(np.mean(called == "Unknown")),
         "accuracy_other_types_full_reference": full,
-        "accuracy_other_types_full_reference_same_threshold": full_at,
+        "accuracy_other_types_full_reference_same_rule": full_at,
         "accuracy_other_types_held_out": without,
+        "accuracy_other_types_held_out_argmax": float(np.mean(argmax[~novel] == truth[~novel])),
         "accuracy_drop": full - without,
-        "accuracy_drop_same_threshold": full_at - without,
+        "accuracy_drop_same_rule": full_at - without,
         "unknown_fraction_other_types": float(np.mean(held[~novel] == "Unknown")),
         "median_confidence_held_out_cells": float(np.median(conf[novel])),
+        "median_novelty_held_out_cells": float(np.median(novelty[novel])),
+        "median_novelty_other_types": float(np.median(novelty[~novel])),
+        "novelty_threshold": float(limit),
+        "novelty_above_threshold_other_types": float(np.mean(far[~novel])),
+        "calibration_cells": int(len(model.novelty_calibration(settings["novelty_k"], settings["novelty_metric"],
+                                                               settings["novelty_calibration"])[0])),
+        "novelty_auroc": float(roc_auc_score(novel, novelty)),
+        "confidence_auroc": float(roc_auc_score(novel, -conf)),
+        "novelty_settings": settings,
         "held_out_cells_called": {str(k): int(v) for k, v in zip(kinds, n)},
     }
 
@@ -414,9 +484,9 @@ def run(adata, seeds=3, quick=False, methods=None, log=print):
         chosen[RANDOM] = chosen[PRETRAINED]
         methods[RANDOM] = (methods[RANDOM][0], recipes)
     recipe = recipes[chosen[PRETRAINED]] if PRETRAINED in methods else None
-    threshold, threshold_selection = (select_threshold(recipe, fit, val, 0) if recipe else (None, None))
+    rule, rule_selection = (select_rule(recipe, fit, val, 0) if recipe else (None, None))
     selection_seconds = time.perf_counter() - started
-    log(f"threshold {threshold}; selection took {selection_seconds:.0f} s", flush=True)
+    log(f"Unknown rule: {rule}; selection took {selection_seconds:.0f} s", flush=True)
     # The report: chosen recipes fitted on the whole reference, scored once on the query.
     per_seed = {name: [] for name in methods}
     truth = _labels(query)
@@ -432,7 +502,7 @@ def run(adata, seeds=3, quick=False, methods=None, log=print):
     held_out = []
     if recipe:
         for seed in range(seeds):
-            held_out.append(held_out_test(recipe, threshold, reference, query, seed))
+            held_out.append(held_out_test(recipe, rule, reference, query, seed))
             log(f"seed {seed} held out {HELD_OUT}: {held_out[-1]}", flush=True)
     summary = {name: {key: float(np.mean([m[key] for m in rows]))
                       for key in ("accuracy", "macro_f1", "map", "map_unweighted", "seconds")}
@@ -449,11 +519,12 @@ def run(adata, seeds=3, quick=False, methods=None, log=print):
         "seeds": seeds, "quick": quick, "retrieval_k": RETRIEVAL_K,
         "scanvi": why_not or "scANVI trained on the reference counts (scVI then scANVI); "
                             "query labelled and embedded by the reference model (one study: no batch for scArches surgery)",
-        "selection": {"chosen": chosen, "scores": selection, "threshold": threshold,
-                      "threshold_selection": threshold_selection, "seconds": selection_seconds},
+        "selection": {"chosen": chosen, "scores": selection, "unknown_rule": rule,
+                      "rule_selection": rule_selection, "seconds": selection_seconds},
         "methods": {name: {"mean": summary[name], "per_seed": per_seed[name],
                            "option": chosen[name]} for name in methods},
-        "held_out": {"type": HELD_OUT, "threshold": threshold, "query_cells": int(np.sum(truth == HELD_OUT)),
+        "held_out": {"type": HELD_OUT, "rule": rule, "rule_arguments": RULES.get(rule),
+                     "query_cells": int(np.sum(truth == HELD_OUT)),
                      "per_seed": held_out,
                      "mean": ({k: float(np.mean([h[k] for h in held_out])) for k in
                                HELD_OUT_KEYS}
@@ -513,6 +584,12 @@ def _explain(target, results):
     if name.startswith("retrieval MAP, tiedae pretrained - random"):
         return (f"greedy pretraining on the same {results['dataset']['reference_cells']} reference cells adds "
                 "nothing measurable over supervised fine-tuning from random init on this data.")
+    rule = held.get("rule")
+    distance = rule is not None and not str(rule).startswith("softmax")
+    settings = ((held.get("per_seed") or [{}])[0]).get("novelty_settings") or {}
+    separation = (f"novelty alone separates the held-out cells from the known query cells with AUROC "
+                  f"{_f(mean.get('novelty_auroc'), 2)}, softmax confidence with "
+                  f"{_f(mean.get('confidence_auroc'), 2)}")
     if "Unknown" in name:
         called = {}
         for seed in held.get("per_seed", []):
@@ -520,15 +597,32 @@ def _explain(target, results):
                 called[k] = called.get(k, 0) + v
         called.pop("Unknown", None)
         top = max(called, key=called.get) if called else "n/a"
-        return (f"the softmax is confident on cells of a type it never saw (median confidence "
-                f"{_f(mean.get('median_confidence_held_out_cells'), 2)} against the threshold "
-                f"{held.get('threshold')}); most were called {top!r}.")
-    return (f"the threshold {held.get('threshold')} that calls the held-out cells Unknown also calls "
-            f"{_f(mean.get('unknown_fraction_other_types'))} of the other types' cells Unknown: at that threshold "
-            f"the full reference itself scores {_f(mean.get('accuracy_other_types_full_reference_same_threshold'))} "
-            f"on them against {_f(mean.get('accuracy_other_types_full_reference'))} for its argmax labels, and "
-            f"{_f(mean.get('accuracy_other_types_held_out'))} without the type; the softmax confidence does not "
-            "separate known cells from a type the reference never saw.")
+        short = f"{_f(target['value'], 2)} against the goal 0.5 under {rule}: "
+        if not distance:
+            return short + (f"the softmax is confident on cells of a type it never saw (median confidence "
+                            f"{_f(mean.get('median_confidence_held_out_cells'), 2)}); most were called {top!r}; "
+                            + separation + ".")
+        return short + (f"the held-out cells' median novelty is {_f(mean.get('median_novelty_held_out_cells'), 2)} "
+                        f"against the threshold {_f(mean.get('novelty_threshold'), 2)} (known cells' median "
+                        f"{_f(mean.get('median_novelty_other_types'), 2)}): many sit as close to reference cells "
+                        f"as known cells do; most of the rest were called {top!r}; " + separation + ".")
+    full, argmax = mean.get("accuracy_other_types_full_reference"), mean.get("accuracy_other_types_held_out_argmax")
+    refit = None if full is None or argmax is None else full - argmax
+    unknown_cost = None if argmax is None else argmax - mean.get("accuracy_other_types_held_out", argmax)
+    if distance:
+        expected = 1 - float(settings.get("novelty_quantile", 0.99))
+        above = mean.get("novelty_above_threshold_other_types") or 0.0
+        cause = (f"{_f(above)} of the known query cells lie beyond the novelty threshold where the "
+                 f"{_f(mean.get('calibration_cells'), 0)} calibration cells put {expected:.3f}")
+        cause += (", so known query cells sit farther from the reference than its own calibration cells do"
+                  if above > 1.5 * expected else ", as calibrated")
+    else:
+        cause = "the softmax confidence of known cells overlaps that of the held-out type"
+    return (f"the drop is {_f(100 * target['value'], 1)} points against the goal 2 under {rule}: "
+            f"{_f(None if refit is None else 100 * refit, 1)} points from refitting without the type (argmax "
+            f"labels {_f(argmax)} against {_f(full)}) and {_f(None if unknown_cost is None else 100 * unknown_cost, 1)} "
+            f"points from known cells called Unknown ({_f(mean.get('unknown_fraction_other_types'))} of them): "
+            f"{cause}; {separation}.")
 
 
 def _load_note(results):
@@ -540,6 +634,26 @@ def _load_note(results):
             f"{load.get('end')} at the end).")
 
 
+def _validation_sentence(results):
+    """The chosen Unknown rule's validation numbers, against the best softmax rule's."""
+    selection = results.get("selection") or {}
+    table = (selection.get("rule_selection") or {}).get("per_rule") or {}
+    rule = selection.get("unknown_rule")
+    if not table or rule not in table:
+        return f"Unknown rule: {rule} (no validation table)."
+    softmax = {r: v for r, v in table.items() if r.startswith("softmax")}
+    best = choose(softmax) if softmax else None
+    within = sum(v["drop"] <= MAX_DROP for v in table.values())
+    pseudo = ", ".join(selection["rule_selection"].get("pseudo_novel_types", []))
+    text = (f"Unknown rule chosen on the reference's validation cells ({len(table)} rules; pseudo-novel types "
+            f"removed in turn from the fit cells: {pseudo}): {rule}, calling {_f(table[rule]['unknown'])} of the "
+            f"removed types' cells Unknown with a drop of {_f(table[rule]['drop'])} on the others; {within} "
+            f"rules stay within the {MAX_DROP:.2f} drop there")
+    if best and best != rule:
+        text += f"; the best softmax rule ({best}): {_f(table[best]['unknown'])}, drop {_f(table[best]['drop'])}"
+    return text + "."
+
+
 def render(results):
     """A markdown section: methods x metrics, the targets met or missed, one sentence per miss."""
     data = results["dataset"]
@@ -548,7 +662,7 @@ def render(results):
         f"{data['description']} Reference {data['reference_cells']} cells, query {data['query_cells']} "
         f"cells, {data['genes']} genes; {results['seeds']} seed(s); retrieval MAP over the "
         f"{results['retrieval_k']} nearest reference cells (relevant: same type), query-weighted. "
-        "Every recipe and the Unknown threshold were chosen on the reference's validation cells "
+        "Every recipe and the Unknown rule were chosen on the reference's validation cells "
         f"({data['reference_validation_cells']}), never on the query. Accuracy and macro-F1 are of the "
         "argmax labels (no Unknown)." + _load_note(results), "",
         "| method | chosen on validation | accuracy | macro-F1 | retrieval MAP (seeds' range) | wall time (s) |",
@@ -566,13 +680,17 @@ def render(results):
     held = results.get("held_out") or {}
     if held.get("mean"):
         mean = held["mean"]
-        lines += [
+        lines += [_validation_sentence(results), "",
             f"Held-out type: {held['type']} removed from the reference ({held['query_cells']} query cells), "
-            f"Unknown below confidence {held['threshold']}: {_f(mean['unknown_fraction'])} of them Unknown. "
+            f"Unknown by {held['rule']}: {_f(mean['unknown_fraction'])} of them Unknown. "
             f"Accuracy on the other types: {_f(mean['accuracy_other_types_full_reference'])} with the full "
             f"reference (argmax labels), {_f(mean['accuracy_other_types_held_out'])} without the type "
-            f"({_f(mean['unknown_fraction_other_types'])} of their cells Unknown); the full reference at the "
-            f"same threshold: {_f(mean['accuracy_other_types_full_reference_same_threshold'])}.", ""]
+            f"({_f(mean['unknown_fraction_other_types'])} of their cells Unknown; argmax labels "
+            f"{_f(mean.get('accuracy_other_types_held_out_argmax'))}); the full reference with the same rule: "
+            f"{_f(mean['accuracy_other_types_full_reference_same_rule'])}. Unknown fraction per seed: "
+            + ", ".join(_f(row.get("unknown_fraction")) for row in held.get("per_seed", []))
+            + f"; held-out against known query cells, AUROC of the novelty {_f(mean.get('novelty_auroc'), 2)}, "
+            f"of the softmax confidence {_f(mean.get('confidence_auroc'), 2)}.", ""]
     lines += ["| target | value | goal | met |", "|---|---|---|---|"]
     checked = targets(results)
     for t in checked:

@@ -6,6 +6,7 @@ from tiedae.mapping import fit_reference, map_query, retrieve, evaluate_mapping
 ref = fit_reference(reference, "cell_type", layer_sizes=(256, 64), normalize=True, log1p=True)
 ref.save("reference.keras")                   # one file; ReferenceModel.load on any backend
 map_query(query, ref)                          # obsm["X_tiedae"], obs["tiedae_label"/"tiedae_confidence"]
+map_query(query, ref, unknown="distance")      # Unknown: far from every reference cell in the embedding
 dist, idx, labels = retrieve(query, ref, k=10) # nearest reference cells in the embedding
 evaluate_mapping(query.obs["cell_type"], query.obs["tiedae_label"], query.obsm["X_tiedae"], ref)
 ```
@@ -15,6 +16,12 @@ reference cells (and, optionally, unlabelled query cells), handed to a softmax
 classifier (`to_classifier`) and fine-tuned on the labels with early stopping
 on a stratified held-out part of the reference. Its last hidden layer is the
 embedding; the reference cells' embedding and labels are kept for retrieval.
+
+A query cell is called `"Unknown"` by its softmax confidence (`unknown=
+"softmax"`), by its novelty (`"distance"`: the mean distance to its `k`
+nearest reference cells in the standardised embedding, above a quantile of
+the same statistic of the reference's held-out cells, each computed without
+itself), or by both at once (`"both"`) or either (`"either"`).
 """
 
 import io
@@ -39,6 +46,10 @@ ARRAYS_NAME = "tiedae_reference.npz"
 UNKNOWN = "Unknown"
 MIN_OVERLAP = 0.5  # below half the model's genes, a mapping is more guess than transfer
 _CHECK_ROWS = 2000  # rows inspected for counts-versus-log detection
+UNKNOWN_RULES = ("softmax", "distance", "both", "either")
+NOVELTY_METRICS = ("euclidean", "cosine")
+NOVELTY_CALIBRATIONS = ("held-out", "all")
+MIN_TYPE_CALIBRATION = 10  # calibration cells a type needs for its own novelty quantile
 
 
 # ----------------------------------------------------------------------------- input checks
@@ -185,10 +196,14 @@ class ReferenceModel:
         reference_labels: The reference cells' labels (strings).
         layer: The `adata.layers` key the model was fitted on (`None`: `X`).
         history: Fine-tuning history (`epochs_run`, `best_epoch`, losses).
+        calibration_index: Row numbers of the reference cells held out from
+            fine-tuning (early stopping only): their novelty, each computed
+            without itself, calibrates `unknown="distance"`. `None` (a model
+            saved before it was kept): every reference cell, leave-one-out.
     """
 
     def __init__(self, classifier, var_names, preprocessing, classes, reference_embedding,
-                 reference_labels, layer=None, history=None):
+                 reference_labels, layer=None, history=None, calibration_index=None):
         self.classifier = classifier
         self.var_names = [str(v) for v in var_names]
         self.preprocessing = preprocessing
@@ -201,6 +216,10 @@ class ReferenceModel:
         # The last hidden layer and the softmax in one pass.
         self._both = keras.Model(classifier.inputs[0], [hidden.output, classifier.outputs[0]])
         self._neighbors = None
+        self.calibration_index = (None if calibration_index is None
+                                  else np.sort(np.asarray(calibration_index, dtype=np.int64)))
+        self._novelty = {}  # metric -> (fitted NearestNeighbors, scale)
+        self._calibration = {}  # (k, metric, calibration) -> (scores, labels)
 
     @property
     def expects_counts(self):
@@ -223,6 +242,80 @@ class ReferenceModel:
             self._neighbors = NearestNeighbors().fit(self.reference_embedding)
         return self._neighbors
 
+    def _novelty_index(self, metric):
+        """Nearest neighbours on the reference codes standardised per dimension (and the scaling)."""
+        if metric not in NOVELTY_METRICS:
+            raise ValueError(f"`novelty_metric` must be one of {NOVELTY_METRICS}; received {metric!r}.")
+        if metric not in self._novelty:
+            from sklearn.neighbors import NearestNeighbors
+
+            codes = self.reference_embedding.astype(np.float64)
+            scale = (codes.mean(axis=0), codes.std(axis=0) + 1e-6)
+            index = NearestNeighbors(metric=metric, algorithm="brute").fit((codes - scale[0]) / scale[1])
+            self._novelty[metric] = (index, scale)
+        return self._novelty[metric]
+
+    def novelty(self, codes, k=10, metric="euclidean"):
+        """Mean distance of each row of `codes` to its `k` nearest reference cells.
+
+        Euclidean or cosine distance, both on codes standardised with the
+        reference embedding's per-dimension mean and standard deviation.
+        """
+        index, (mean, std) = self._novelty_index(metric)
+        k = min(int(k), len(self.reference_labels))
+        if len(codes) == 0:
+            return np.zeros(0)
+        distances, _ = index.kneighbors((np.asarray(codes, np.float64) - mean) / std, n_neighbors=k)
+        return distances.mean(axis=1)
+
+    def novelty_calibration(self, k=10, metric="euclidean", calibration="held-out"):
+        """`(scores, labels)`: the novelty of the calibration cells, each without itself.
+
+        `calibration="held-out"`: the reference cells held out from
+        fine-tuning (`calibration_index`; every cell when the model has none);
+        `"all"`: every reference cell. Each cell's `k` nearest reference cells
+        are found among the others (leave-one-out).
+        """
+        if calibration not in NOVELTY_CALIBRATIONS:
+            raise ValueError(f"`novelty_calibration` must be one of {NOVELTY_CALIBRATIONS}; received {calibration!r}.")
+        rows = self.calibration_index
+        if calibration == "all" or rows is None or rows.size == 0:
+            rows = np.arange(len(self.reference_labels))
+        key = (int(k), metric, calibration)
+        if key not in self._calibration:
+            index, (mean, std) = self._novelty_index(metric)
+            k = min(int(k), len(self.reference_labels) - 1)
+            if k < 1:
+                raise ValueError("novelty needs a reference of at least two cells.")
+            codes = (self.reference_embedding[rows].astype(np.float64) - mean) / std
+            distances, found = index.kneighbors(codes, n_neighbors=k + 1)
+            # Drop each cell itself (the last neighbour where an exact duplicate hid it).
+            itself = found == rows[:, None]
+            itself[~itself.any(axis=1), -1] = True
+            itself &= np.cumsum(itself, axis=1) == 1
+            scores = distances[~itself].reshape(len(rows), k).mean(axis=1)
+            self._calibration[key] = (scores, self.reference_labels[rows])
+        return self._calibration[key]
+
+    def novelty_thresholds(self, quantile=0.99, k=10, metric="euclidean", calibration="held-out",
+                           per_type=False):
+        """`(global threshold, {type: threshold})`: quantiles of the calibration cells' novelty.
+
+        With `per_type`, each type with at least `MIN_TYPE_CALIBRATION`
+        calibration cells has its own quantile; the others use the global one.
+        """
+        if not 0.0 < quantile <= 1.0:
+            raise ValueError(f"`novelty_quantile` must be in (0, 1]; received {quantile!r}.")
+        scores, labels = self.novelty_calibration(k, metric, calibration)
+        overall = float(np.quantile(scores, quantile))
+        types = {}
+        if per_type:
+            for name in np.unique(labels):
+                own = scores[labels == name]
+                if own.size >= MIN_TYPE_CALIBRATION:
+                    types[str(name)] = float(np.quantile(own, quantile))
+        return overall, types
+
     def save(self, path):
         """One `.keras` file: the classifier, plus settings (JSON) and reference arrays (NPZ)."""
         path = os.fspath(path)
@@ -233,7 +326,10 @@ class ReferenceModel:
             "classes": self.classes.tolist(), "layer": self.layer, "history": self.history,
         }
         buffer = io.BytesIO()
-        np.savez(buffer, embedding=self.reference_embedding, labels=self.reference_labels)
+        arrays = dict(embedding=self.reference_embedding, labels=self.reference_labels)
+        if self.calibration_index is not None:
+            arrays["calibration_index"] = self.calibration_index
+        np.savez(buffer, **arrays)
         with atomic_path(path) as tmp:  # a reader never sees a half-written model
             self.classifier.save(tmp)
             with zipfile.ZipFile(tmp, "a") as archive:
@@ -249,9 +345,12 @@ class ReferenceModel:
             state = json.loads(archive.read(STATE_NAME))
             arrays = np.load(io.BytesIO(archive.read(ARRAYS_NAME)))
             embedding, labels = arrays["embedding"], arrays["labels"]
+            # Files saved before the calibration cells were kept have none.
+            calibration = arrays["calibration_index"] if "calibration_index" in arrays.files else None
         classifier = keras.saving.load_model(path, compile=False)
         return cls(classifier, state["var_names"], CountPreprocessing.from_dict(state["preprocessing"]),
-                   state["classes"], embedding, labels, layer=state["layer"], history=state["history"])
+                   state["classes"], embedding, labels, layer=state["layer"], history=state["history"],
+                   calibration_index=calibration)
 
 
 def _split(labels, validation_fraction, seed):
@@ -349,7 +448,7 @@ def fit_reference(
     history = {"epochs_run": len(losses), "best_epoch": int(np.argmin(losses)) + 1,
                "val_loss": losses, "loss": [float(v) for v in fitted.history["loss"]]}
     model = ReferenceModel(classifier, var_names, preprocessing, classes, np.zeros((0, 1)),
-                           labels, layer=layer, history=history)
+                           labels, layer=layer, history=history, calibration_index=val)
     model.reference_embedding = model.predict(x, batch_size=1024)[0]
     return model
 
@@ -371,23 +470,65 @@ def query_matrix(query, model, min_overlap=MIN_OVERLAP, layer="fitted", batch_si
         yield start, model.preprocessing.transform_block(_aligned(block, src, dst, len(model.var_names)))
 
 
-def map_query(query, model, *, confidence_threshold=0.5, min_overlap=MIN_OVERLAP, layer="fitted",
-              batch_size=1024, key_added="X_tiedae", copy=False):
+def unknown_mask(model, codes, labels, confidence, *, unknown="softmax", confidence_threshold=0.5,
+                 novelty_quantile=0.99, novelty_k=10, novelty_metric="euclidean",
+                 novelty_calibration="held-out", novelty_per_type=False):
+    """Which cells a rule calls `"Unknown"`, and their novelty (`None` under `"softmax"`).
+
+    Args:
+        model: The `ReferenceModel`.
+        codes, labels, confidence: The cells' embedding, argmax labels and
+            largest class probability.
+        unknown: `"softmax"`: confidence below `confidence_threshold`;
+            `"distance"`: novelty (`ReferenceModel.novelty`) above the
+            `novelty_quantile` of the calibration cells' (per predicted type
+            with `novelty_per_type`); `"both"`: both at once; `"either"`: one
+            of them.
+
+    Returns:
+        `(mask, novelty)`.
+    """
+    if unknown not in UNKNOWN_RULES:
+        raise ValueError(f"`unknown` must be one of {UNKNOWN_RULES}; received {unknown!r}.")
+    if not 0.0 <= confidence_threshold <= 1.0:
+        raise ValueError(f"`confidence_threshold` must be in [0, 1]; received {confidence_threshold!r}.")
+    low = np.asarray(confidence) < confidence_threshold
+    if unknown == "softmax":
+        return low, None
+    overall, types = model.novelty_thresholds(novelty_quantile, novelty_k, novelty_metric,
+                                              novelty_calibration, novelty_per_type)
+    novelty = model.novelty(codes, novelty_k, novelty_metric)
+    limit = np.array([types.get(str(name), overall) for name in labels], dtype=np.float64)
+    far = novelty > limit
+    mask = {"distance": far, "both": far & low, "either": far | low}[unknown]
+    return mask, novelty
+
+
+def map_query(query, model, *, confidence_threshold=0.5, unknown="softmax", novelty_quantile=0.99,
+              novelty_k=10, novelty_metric="euclidean", novelty_calibration="held-out",
+              novelty_per_type=False, min_overlap=MIN_OVERLAP, layer="fitted", batch_size=1024,
+              key_added="X_tiedae", copy=False):
     """Embed the query cells and transfer the reference's labels.
 
     Writes `obsm[key_added]` (embedding), `obs["tiedae_label"]` (predicted cell
-    type, `"Unknown"` where the confidence is below `confidence_threshold`),
-    `obs["tiedae_confidence"]` (the largest class probability) and
-    `uns["tiedae_mapping"]` (gene overlap, threshold). Checks everything
-    before writing anything.
+    type, or `"Unknown"` by the `unknown` rule, see `unknown_mask`: by default
+    where the confidence is below `confidence_threshold`),
+    `obs["tiedae_confidence"]` (the largest class probability),
+    `obs["tiedae_novelty"]` (the mean distance to the `novelty_k` nearest
+    reference cells, when the rule uses it) and `uns["tiedae_mapping"]` (gene
+    overlap, the rule and its thresholds). Checks everything before writing
+    anything.
 
     Returns the annotated object when `copy=True`, else `None`.
     """
     from tiedae.sc import _check_anndata
 
     _check_anndata(query, "map_query")
-    if not 0.0 <= confidence_threshold <= 1.0:
-        raise ValueError(f"`confidence_threshold` must be in [0, 1]; received {confidence_threshold!r}.")
+    rule = dict(unknown=unknown, confidence_threshold=confidence_threshold, novelty_quantile=novelty_quantile,
+                novelty_k=novelty_k, novelty_metric=novelty_metric, novelty_calibration=novelty_calibration,
+                novelty_per_type=novelty_per_type)
+    # The rule's arguments are checked on no cells before any work.
+    unknown_mask(model, np.zeros((0, model.reference_embedding.shape[1])), [], [], **rule)
     codes, probs = [], []
     for _, block in query_matrix(query, model, min_overlap, layer, batch_size):
         c, p = model.predict(block, batch_size)
@@ -397,17 +538,26 @@ def map_query(query, model, *, confidence_threshold=0.5, min_overlap=MIN_OVERLAP
     probs = np.concatenate(probs) if probs else np.zeros((0, len(model.classes)), np.float32)
     confidence = probs.max(axis=1) if len(probs) else np.zeros(0, np.float32)
     label = model.classes[probs.argmax(axis=1)] if len(probs) else np.zeros(0, str)
-    label = np.where(confidence < confidence_threshold, UNKNOWN, label)
+    mask, novelty = unknown_mask(model, codes, label, confidence, **rule)
+    label = np.where(mask, UNKNOWN, label)
     found = int(np.isin(model.var_names, [str(v) for v in query.var_names]).sum())
+    info = {"genes_found": found, "genes_model": len(model.var_names),
+            "confidence_threshold": float(confidence_threshold), "classes": model.classes.tolist(),
+            "unknown": unknown}
+    if novelty is not None:
+        overall, types = model.novelty_thresholds(novelty_quantile, novelty_k, novelty_metric,
+                                                  novelty_calibration, novelty_per_type)
+        info.update(novelty_quantile=float(novelty_quantile), novelty_k=int(novelty_k),
+                    novelty_metric=novelty_metric, novelty_calibration=novelty_calibration,
+                    novelty_threshold=overall, novelty_type_thresholds=types)
     if copy:
         query = query.copy() if not query.isbacked else query.to_memory()
     query.obsm[key_added] = codes.astype(np.float32)
     query.obs["tiedae_label"] = np.asarray(label, dtype=object)
     query.obs["tiedae_confidence"] = confidence.astype(np.float32)
-    query.uns["tiedae_mapping"] = {
-        "genes_found": found, "genes_model": len(model.var_names),
-        "confidence_threshold": float(confidence_threshold), "classes": model.classes.tolist(),
-    }
+    if novelty is not None:
+        query.obs["tiedae_novelty"] = novelty.astype(np.float32)
+    query.uns["tiedae_mapping"] = info
     return query if copy else None
 
 
