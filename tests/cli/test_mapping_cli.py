@@ -131,24 +131,29 @@ def _bad_queries(folder):
     v.var_names = [f"ENSG{i:011d}" for i in range(v.n_vars)]
     variants["ensembl"] = v
     variants["few"] = base[:, :10].copy()
-    v = base.copy()
-    v.X = np.log1p(v.X.toarray() * 1.37)
-    variants["logged"] = v
-    v = base.copy()
-    v.X = v.X.toarray()
-    v.X[3, 2] = np.nan
-    variants["nan"] = v
-    v = base.copy()
-    v.X = v.X.toarray() - 1
-    variants["negative"] = v
-    variants["good"] = base
+    variants["empty"] = base[:0].copy()
+    variants.update(_bad_values(base), good=base)
     return {name: _write(a, folder / f"{name}.h5ad") for name, a in variants.items()}
+
+
+def _bad_values(base):
+    """Copies of `base` with log-normalised, raw (x20), NaN and negative values."""
+    counts = base.X.toarray()
+    with_nan = counts.copy()
+    with_nan[3, 2] = np.nan
+    matrices = {"logged": np.log1p(counts * 1.37), "raw": counts * 20, "nan": with_nan, "negative": counts - 1}
+    variants = {}
+    for name, x in matrices.items():
+        variants[name] = base.copy()
+        variants[name].X = x
+    return variants
 
 
 MAP_CASES = [
     ("numbered", [], "gene names are row numbers"),
     ("ensembl", [], "only 0 of the model's 48 genes (0%, minimum 50%); missing e.g. GENE0"),
     ("few", [], "only 10 of the model's 48 genes"),
+    ("empty", [], "has no cells"),
     ("logged", [], "the query looks log-normalised"),
     ("nan", [], "the query has NaN values"),
     ("negative", [], "the query has negative values"),
@@ -201,19 +206,7 @@ def _bad_references(folder):
     v = base.copy()
     v.obs["one"] = "B"
     variants["one_class"] = v
-    v = base.copy()
-    v.X = np.log1p(v.X.toarray() * 1.37)
-    variants["logged"] = v
-    v = base.copy()
-    v.X = v.X.toarray() * 20
-    variants["raw"] = v
-    v = base.copy()
-    v.X = v.X.toarray()
-    v.X[0, 0] = np.nan
-    variants["nan"] = v
-    v = base.copy()
-    v.X = v.X.toarray() - 1
-    variants["negative"] = v
+    variants.update(_bad_values(base))
     return {name: _write(a, folder / f"{name}.h5ad") for name, a in variants.items()}
 
 

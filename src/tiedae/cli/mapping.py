@@ -129,6 +129,8 @@ def cmd_map(args):
     check_output_file(args.output, "--output", ".h5ad", source=args.data)
     model = load_reference(args.run_dir)
     query = read_h5ad(args.data, backed=args.backed)
+    if query.n_obs == 0:
+        raise DataError(f"the query {args.data!r} has no cells.")
     truth = _labels_of(query, args.label_column, "the query") if args.label_column else None
     with warnings_as_messages():  # everything is checked before anything is written
         map_query(query, model, confidence_threshold=args.confidence_threshold, min_overlap=args.min_overlap,
