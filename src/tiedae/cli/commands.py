@@ -199,7 +199,7 @@ def _stack_kwargs(config, verbose, data_parallel):
         data_parallel=data_parallel,
         early_stopping=config["early_stopping"],
         n_iter_no_change=config["patience"],
-        precision=config.get("precision", "auto"),
+        precision=config["precision"],
     )
 
 

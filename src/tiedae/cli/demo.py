@@ -32,6 +32,7 @@ DEMO_CONFIG = {
     "early_stopping": False,
     "patience": 10,
     "seed": 0,
+    "precision": "auto",
 }
 LABEL_FRACTION = 0.10
 FINETUNE_EPOCHS = 150

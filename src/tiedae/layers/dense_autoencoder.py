@@ -156,6 +156,13 @@ class DenseLayerAutoencoder(WeightArgumentsMixin, keras.layers.Layer):
         # (encoder and decoder): half the casts, and half their gradient copies.
         return [ops.cast(kernel, self.compute_dtype) for kernel in self.kernels]
 
+    def _encoder_activation(self, k):
+        return self.activation
+
+    def _decoder_activation(self, k):
+        """Decoder layer k maps code k back to code k - 1 (the input for k = 0)."""
+        return self.output_activation if k == 0 else self.activation
+
     def _affine(self, x, kernel, bias):
         y = ops.matmul(x, kernel)
         if bias is not None:
@@ -185,7 +192,7 @@ class DenseLayerAutoencoder(WeightArgumentsMixin, keras.layers.Layer):
             if k > 0:
                 h = self._dropped(h, training)
             bias = self.encoder_biases[k] if self.use_bias else None
-            h = self.activation(self._affine(h, self._kernel(k, kernels), bias))
+            h = self._encoder_activation(k)(self._affine(h, self._kernel(k, kernels), bias))
             if k == last and self.l2_normalize:
                 h = l2_normalize_safe(h)
         return h
@@ -202,8 +209,8 @@ class DenseLayerAutoencoder(WeightArgumentsMixin, keras.layers.Layer):
         for k in reversed(range(len(self.kernels))):
             h = self._dropped(h, training)
             bias = self.decoder_biases[k] if self.use_bias else None
-            h = self._affine(h, ops.transpose(self._kernel(k, kernels)), bias)
-            h = self.output_activation(h) if k == 0 else self.activation(h)
+            h = self._decoder_activation(k)(
+                self._affine(h, ops.transpose(self._kernel(k, kernels)), bias))
         return h
 
     def call(self, inputs, training=None):

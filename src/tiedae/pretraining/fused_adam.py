@@ -36,8 +36,7 @@ class FusedAdam(KerasTorchAdam):
             self._host_step = int(self.iterations.numpy())
         self._host_step += 1
         t = self._host_step
-        keras_variables = variables
-        values = [v.value for v in keras_variables]
+        values = [v.value for v in variables]
         if self._fused_steps is None or self._fused_steps[0].device != values[0].device:
             self._fused_steps = [torch.zeros((), dtype=torch.float32, device=v.device) for v in values]
         for step in self._fused_steps:
@@ -46,8 +45,8 @@ class FusedAdam(KerasTorchAdam):
         torch._fused_adam_(
             values,
             [g.to(v.dtype) for g, v in zip(grads, values)],
-            [self._momentums[index(v)].value for v in keras_variables],
-            [self._velocities[index(v)].value for v in keras_variables],
+            [self._momentums[index(v)].value for v in variables],
+            [self._velocities[index(v)].value for v in variables],
             [],
             self._fused_steps,
             lr=float(learning_rate),

@@ -3,8 +3,8 @@
 import keras
 from keras import activations
 
-from tiedae._validation import check_last_axis, check_layer_sizes
-from tiedae.layers.dense_autoencoder import DenseLayerAutoencoder, l2_normalize_safe
+from tiedae._validation import check_layer_sizes
+from tiedae.layers.dense_autoencoder import DenseLayerAutoencoder
 
 
 def _per_layer(values, n, name):
@@ -76,31 +76,11 @@ class LayerwiseTiedAutoencoder(DenseLayerAutoencoder):
         self.activation = self.activations[0]
         self.output_activation = self.decoder_activations[0]
 
-    def _encode(self, inputs, training=None, kernels=None):
-        inputs = keras.ops.convert_to_tensor(inputs)
-        check_last_axis(inputs.shape, self.input_dim, self.name)
-        h = keras.ops.cast(inputs, self.compute_dtype)
-        last = len(self.kernels) - 1
-        for k in range(len(self.kernels)):
-            if k > 0:
-                h = self._dropped(h, training)
-            bias = self.encoder_biases[k] if self.use_bias else None
-            h = self.activations[k](self._affine(h, self._kernel(k, kernels), bias))
-            if k == last and self.l2_normalize:
-                h = l2_normalize_safe(h)
-        return h
+    def _encoder_activation(self, k):
+        return self.activations[k]
 
-    def _decode(self, codes, training=None, kernels=None):
-        codes = keras.ops.convert_to_tensor(codes)
-        check_last_axis(codes.shape, self.code_size, self.name, what="code")
-        h = keras.ops.cast(codes, self.compute_dtype)
-        for k in reversed(range(len(self.kernels))):
-            h = self._dropped(h, training)
-            bias = self.decoder_biases[k] if self.use_bias else None
-            h = self.decoder_activations[k](
-                self._affine(h, keras.ops.transpose(self._kernel(k, kernels)), bias)
-            )
-        return h
+    def _decoder_activation(self, k):
+        return self.decoder_activations[k]
 
     def get_config(self):
         config = super().get_config()
