@@ -136,6 +136,36 @@ def test_classifier_pretrains_on_extra_unlabeled_rows(digits, monkeypatch):
         PretrainedMLPClassifier((8,), **TINY_CLF).fit(x, y, X_unlabeled=np.zeros((5, 3)))
 
 
+def test_classifier_starts_from_a_given_pretrained_stack(digits, monkeypatch):
+    x, y = digits[0][:96], digits[1][:96]
+    first = PretrainedMLPClassifier((8,), **TINY_CLF).fit(x, y)
+    stack = first.sda_
+    codes = stack.transform(x)
+    calls = []
+    monkeypatch.setattr(StackedDenoisingAutoencoder, "pretrain",
+                        lambda self, *a, **k: calls.append(1) or self)
+    again = clone(first).fit(x, y, pretrained_stack=stack)
+    assert calls == [] and again.sda_ is stack
+    # Same stack, same seed of the supervised phase: the same network as the first fit.
+    np.testing.assert_allclose(again.predict_proba(x), first.predict_proba(x), atol=1e-6)
+    np.testing.assert_array_equal(stack.transform(x), codes)  # fine-tuning left the stack alone
+
+    clf = PretrainedMLPClassifier((8,), **TINY_CLF)
+    for kwargs, message in (
+        (dict(pretrained_stack="stack"), "must be a fitted StackedDenoisingAutoencoder"),
+        (dict(pretrained_stack=StackedDenoisingAutoencoder([8])), "not fitted yet"),
+        (dict(pretrained_stack=stack, X_unlabeled=x), "X_unlabeled only feeds"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            clf.fit(x, y, **kwargs)
+    with pytest.raises(ValueError, match="pretrained=False trains from random"):
+        clone(clf).set_params(pretrained=False).fit(x, y, pretrained_stack=stack)
+    with pytest.raises(ValueError, match=r"hidden layers \[8\] but layer_sizes is \[9\]"):
+        clone(clf).set_params(layer_sizes=(9,)).fit(x, y, pretrained_stack=stack)
+    with pytest.raises(ValueError, match="pretrained on 64 features but X has 10"):
+        clf.fit(x[:, :10], y, pretrained_stack=stack)
+
+
 def test_classifier_semi_supervised_phase_reconstructs_the_unlabeled_rows(digits):
     x, y = digits[0][:60], digits[1][:60]
     pool = digits[0][60:700]

@@ -167,7 +167,7 @@ class PretrainedMLPClassifier(ClassifierMixin, BaseEstimator):
         self.tol = tol
         self.precision = precision
 
-    def fit(self, X, y, X_unlabeled=None):
+    def fit(self, X, y, X_unlabeled=None, pretrained_stack=None):
         """Pretrain on `X` (and `X_unlabeled`), then fine-tune on `(X, y)`.
 
         Args:
@@ -177,6 +177,12 @@ class PretrainedMLPClassifier(ClassifierMixin, BaseEstimator):
                 only, with the same features as `X`. In a `Pipeline`, pass it as
                 `step_name__X_unlabeled=...` (it does not go through the steps
                 before the classifier).
+            pretrained_stack: Optional fitted `StackedDenoisingAutoencoder` with
+                `layer_sizes` hidden layers and `X`'s features: its encoder
+                initialises the network and no greedy pretraining runs. One
+                pretraining on a large unlabelled pool can so serve several
+                fits (label budgets, seeds of the supervised phase); the stack
+                itself is not changed.
         """
         X, y = validate_data(self, X, y, accept_sparse="csr", dtype=[np.float32, np.float64])
         check_classification_targets(y)
@@ -236,10 +242,13 @@ class PretrainedMLPClassifier(ClassifierMixin, BaseEstimator):
                 UserWarning,
                 stacklevel=2,
             )
-        # Without pretraining, 0 greedy epochs still builds the stack's shapes.
-        epochs = self.pretrain_epochs if self.pretrained else 0
-        sda = StackedDenoisingAutoencoder(**sda_params(self, epochs, seed, stopping))
-        self.sda_ = sda.pretrain(pool, validation_data=X_val)
+        if pretrained_stack is not None:
+            self.sda_ = sda = self._check_pretrained_stack(pretrained_stack, X, X_unlabeled)
+        else:
+            # Without pretraining, 0 greedy epochs still builds the stack's shapes.
+            epochs = self.pretrain_epochs if self.pretrained else 0
+            sda = StackedDenoisingAutoencoder(**sda_params(self, epochs, seed, stopping))
+            self.sda_ = sda.pretrain(pool, validation_data=X_val)
 
         finetune_seed = seed + len(sda.layer_sizes) + 1
         stopper = callbacks = None
@@ -281,6 +290,38 @@ class PretrainedMLPClassifier(ClassifierMixin, BaseEstimator):
         )
         self.model_ = model
         return self._record_stopping(stopper)
+
+    def _check_pretrained_stack(self, stack, X, X_unlabeled):
+        """`stack` if it can initialise this estimator's network on `X`, else `ValueError`."""
+        if not isinstance(stack, StackedDenoisingAutoencoder):
+            raise ValueError(
+                f"pretrained_stack must be a fitted StackedDenoisingAutoencoder; received "
+                f"{type(stack).__name__}."
+            )
+        if getattr(stack, "input_dim_", None) is None:
+            raise ValueError("pretrained_stack is not fitted yet; call its `pretrain` first.")
+        if not self.pretrained:
+            raise ValueError(
+                "pretrained=False trains from random initialisation, so a pretrained_stack "
+                "would be ignored; pass one or the other."
+            )
+        if X_unlabeled is not None:
+            raise ValueError(
+                "X_unlabeled only feeds the greedy pretraining, which pretrained_stack replaces; "
+                "pretrain the stack on those rows instead."
+            )
+        if stack.input_dim_ != X.shape[1]:
+            raise ValueError(
+                f"pretrained_stack was pretrained on {stack.input_dim_} features but X has "
+                f"{X.shape[1]}."
+            )
+        sizes = [self.layer_sizes] if isinstance(self.layer_sizes, int) else list(self.layer_sizes)
+        if list(stack.layer_sizes) != sizes:
+            raise ValueError(
+                f"pretrained_stack has hidden layers {list(stack.layer_sizes)} but layer_sizes is "
+                f"{sizes}; set layer_sizes to the stack's."
+            )
+        return stack
 
     def _record_stopping(self, stopper):
         self.n_iter_ = len(self.history_.get("loss", []))
