@@ -129,7 +129,9 @@ def handwritten_targets(section):
     loops = {(r["arch"], r["precision"]): r for run, r in _steps(section)
              if run["name"] == "torch-handwritten" and not run.get("env")}
     for (arch, precision), loop in sorted(loops.items()):
+        # Runs under the loop's own conditions: no environment beyond the backend's name.
         ours = {run["name"]: r for run, r in _steps(section) if run["module"] == "benchmarks.speed"
+                and set(run.get("env") or {}) <= {"KERAS_BACKEND"}
                 and (r["arch"], r["precision"], r["variant"]) == (arch, precision, "tied-pretraining")}
         if not ours:
             continue
