@@ -18,3 +18,20 @@ def test_the_summary_ranks_recipes_by_mean_validation_accuracy_and_renders_them(
     table = [line for line in text.splitlines() if line.startswith("| b") or line.startswith("| a")]
     assert table == ["| b | 0.8000 | 0.8000 | 0.8000 | 15 | 1.0 |",
                      "| a | 0.7000 | 0.5000 | 0.9000 | 15 | 1.0 |"]
+
+
+def test_stage_two_names_the_better_scoring_as_the_default():
+    results = rows("r", {"x": 0.5, "y": 0.9})
+    staged = (rows("r, scoring=loss (stage two)", {"x": 0.6, "y": 0.6})
+              + rows("r, scoring=accuracy (stage two)", {"x": 0.7, "y": 0.9}))
+    text = render({"results": results, "summary": summarise(results),
+                   "refine": {"backend": "jax", "results": staged, "summary": summarise(staged)}})
+    stage = text.split("## Stage two")[1]
+    assert stage.index("scoring=accuracy") < stage.index("scoring=loss")
+    assert 'The default is `scoring="accuracy"`' in stage
+
+
+def test_recipe_names_parse_back_into_estimator_arguments():
+    from benchmarks.recipe_selection import _parse
+
+    assert [_parse(v) for v in ("relu", "0.1", "0.003")] == ["relu", 0.1, 0.003]

@@ -37,14 +37,33 @@ def test_the_classifier_stops_on_stratified_labelled_validation_rows(digits):
         assert (run, best) == reference_stopping(history["val_loss"], patience=3, tol=1e-3)
 
 
-def test_semi_supervised_phase_stops_on_the_validation_classification_loss(digits):
+def test_scoring_accuracy_stops_the_supervised_phase_on_validation_accuracy(digits):
+    # As scikit-learn's MLPClassifier: the validation score, not the cross-entropy, decides.
+    x, y = digits[0][:500], digits[1][:500]
+    clf = PretrainedMLPClassifier(**CLF, early_stopping=True, validation_fraction=0.2,
+                                  scoring="accuracy").fit(x, y)
+    assert (clf.n_iter_, clf.best_epoch_) == reference_stopping(
+        clf.history_["val_accuracy"], patience=3, tol=1e-3, mode="max"
+    )
+    val = clf.validation_indices_
+    assert clf.score(x[val], y[val]) == pytest.approx(
+        max(clf.history_["val_accuracy"]), abs=1e-6
+    )
+
+
+@pytest.mark.parametrize("scoring, mode", [("loss", "min"), ("accuracy", "max")])
+def test_semi_supervised_phase_stops_on_the_validation_classification_score(digits, scoring, mode):
     x, y = digits[0][:400], digits[1][:400]
     clf = PretrainedMLPClassifier(
-        **dict(CLF, epochs=100), reconstruction_weight=0.5, early_stopping=True
+        **dict(CLF, epochs=100), reconstruction_weight=0.5, early_stopping=True, scoring=scoring
     ).fit(x, y, X_unlabeled=digits[0][400:800])
-    assert "val_classifier_loss" in clf.history_
     assert (clf.n_iter_, clf.best_epoch_) == reference_stopping(
-        clf.history_["val_classifier_loss"], patience=3, tol=1e-3
+        clf.history_[f"val_classifier_{scoring}"], patience=3, tol=1e-3, mode=mode
+    )
+    # Its accuracy counts the labelled validation rows: the restored model scores the same.
+    val = clf.validation_indices_
+    assert clf.score(x[val], y[val]) == pytest.approx(
+        clf.history_["val_classifier_accuracy"][clf.best_epoch_ - 1], abs=1e-6
     )
 
 
@@ -96,6 +115,7 @@ def test_the_old_epochs_name_still_works_with_a_future_warning(digits):
         (dict(early_stopping="sometimes"), "True, False or 'auto'"),
         (dict(early_stopping=True, n_iter_no_change=0), "n_iter_no_change"),
         (dict(early_stopping=True, validation_fraction=1.5), "validation_fraction"),
+        (dict(scoring="f1"), "`scoring` must be 'accuracy' or 'loss'"),
     ],
 )
 def test_bad_early_stopping_settings_are_refused(digits, kwargs, message):

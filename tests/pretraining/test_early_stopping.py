@@ -26,13 +26,15 @@ class RecordWeights(keras.callbacks.Callback):
         self.per_epoch.append([np.array(w) for w in self.model.get_weights()])
 
 
-def reference_stopping(val_loss, patience, tol):
+def reference_stopping(val_loss, patience, tol, mode="min"):
     """(epochs run, epoch kept) by the rule, in NumPy terms: an epoch improves when its loss is
-    below the best so far minus tol; stop once `patience` epochs in a row did not."""
+    below the best so far minus tol (with mode="max": its score above the best plus tol); stop
+    once `patience` epochs in a row did not."""
+    sign = 1.0 if mode == "min" else -1.0
     best, kept, wait = np.inf, 0, 0
     for epoch, value in enumerate(val_loss, start=1):
-        if value < best - tol:
-            best, kept, wait = value, epoch, 0
+        if sign * value < best - tol:
+            best, kept, wait = sign * value, epoch, 0
         else:
             wait += 1
             if wait >= patience:
@@ -60,6 +62,25 @@ def test_the_callback_restores_the_best_epoch_and_records_it():
     for kept, best in zip(model.get_weights(), record.per_epoch[2]):
         np.testing.assert_array_equal(kept, best)
     assert stopper.summary(6) == {"epochs_run": 6, "best_epoch": 3, "stopped_early": True}
+
+
+def test_the_callback_maximises_a_score_and_keeps_the_first_of_equal_ones():
+    scores = [0.5, 0.7, 0.7, 0.69, 0.7, 0.9]  # ties with the best are no improvement
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+
+    class ScriptedScore(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs["val_accuracy"] = scores[epoch]
+
+    stopper = BestEpochStopping(patience=3, monitor="val_accuracy", mode="max")
+    x = np.zeros((8, 2), "float32")
+    history = model.fit(x, x[:, :1], epochs=len(scores), verbose=0,
+                        callbacks=[ScriptedScore(), stopper])
+    assert len(history.history["loss"]) == 5 and stopper.best_epoch_ == 2
+    assert (5, 2) == reference_stopping(scores, patience=3, tol=0.0, mode="max")
+    with pytest.raises(ValueError, match="'min' or 'max'"):
+        BestEpochStopping(3, mode="up")
 
 
 def test_the_callback_refuses_to_run_without_the_monitored_loss():

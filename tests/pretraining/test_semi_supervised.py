@@ -11,7 +11,11 @@ from tiedae.pretraining import (
     masked_sparse_categorical_crossentropy,
     to_semi_supervised,
 )
-from tiedae.pretraining.semi_supervised import UNLABELED, mix_labeled_and_unlabeled
+from tiedae.pretraining.semi_supervised import (
+    UNLABELED,
+    masked_sparse_categorical_accuracy,
+    mix_labeled_and_unlabeled,
+)
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +39,16 @@ def test_masked_cross_entropy_is_the_mean_over_labelled_rows(rng):
     np.testing.assert_array_equal(per_row[~labelled], 0.0)
     none = to_numpy(masked_sparse_categorical_crossentropy(np.full(6, UNLABELED), probs))
     np.testing.assert_array_equal(none, 0.0)
+
+
+def test_masked_accuracy_counts_the_labelled_rows_only(rng):
+    probs = rng.dirichlet(np.ones(4), size=6).astype("float32")
+    labels = np.array([2, UNLABELED, 0, UNLABELED, 3, 1])
+    per_row = to_numpy(masked_sparse_categorical_accuracy(labels, probs))
+    labelled = labels >= 0
+    reference = probs[labelled].argmax(axis=1) == labels[labelled]
+    assert per_row.mean() == pytest.approx(reference.mean(), rel=1e-6)
+    np.testing.assert_array_equal(per_row[~labelled], 0.0)
 
 
 def test_mixing_repeats_the_labelled_rows_to_the_requested_share(rng):

@@ -25,6 +25,10 @@ from tiedae.pretraining.semi_supervised import fit_semi_supervised
 from tiedae.pretraining.stacked import StackedDenoisingAutoencoder
 
 
+# `scoring` -> the Keras log entry early stopping watches, and its direction.
+SCORINGS = {"accuracy": ("val_accuracy", "max"), "loss": ("val_loss", "min")}
+
+
 class PretrainedMLPClassifier(ClassifierMixin, BaseEstimator):
     """A multi-layer perceptron initialised by stacked-denoising-autoencoder pretraining.
 
@@ -80,14 +84,26 @@ class PretrainedMLPClassifier(ClassifierMixin, BaseEstimator):
             `validation_fraction` of the labelled rows is held out (every
             class keeps rows on both sides) and neither phase trains on it:
             each greedy layer stops on its validation reconstruction loss,
-            the supervised phase on the validation cross-entropy, after
+            the supervised phase on its validation `scoring`, after
             `n_iter_no_change` epochs without an improvement of `tol`, and
             each keeps its best epoch's weights; `pretrain_epochs` and
             `epochs` are then maxima. With `freeze_epochs`, the frozen and
             the unfrozen stages each stop on their own.
         validation_fraction: Share of the labelled rows held out, in (0, 1).
         n_iter_no_change: Epochs without improvement before stopping (>= 1).
-        tol: Smallest decrease of a validation loss that counts as an improvement.
+        tol: Smallest improvement of a validation loss or score that counts.
+        scoring: What the supervised phase stops on: `"loss"` (default, the
+            validation cross-entropy, as `HistGradientBoostingClassifier`'s
+            default) or `"accuracy"` (the validation accuracy, as
+            scikit-learn's `MLPClassifier`; ties keep the earlier epoch).
+            On the selection rows the loss won (0.937 against 0.901 mean
+            validation accuracy: with tens to hundreds of validation rows the
+            accuracy plateaus and stops too soon), while wide networks on
+            many rows can gain from "accuracy": for SdA-3 of 1,000 units on
+            54,000 Fashion-MNIST training images the validation loss was
+            lowest at epoch 7 (89.4% validation accuracy), the accuracy
+            highest at epoch 17 (90.3%). Greedy pretraining always stops on
+            its reconstruction loss.
         precision: The greedy pretraining's precision: None (Keras's global
             policy), "float32", "bfloat16" or "auto" (see `tiedae.precision`).
 
@@ -142,6 +158,7 @@ class PretrainedMLPClassifier(ClassifierMixin, BaseEstimator):
         validation_fraction=0.1,
         n_iter_no_change=10,
         tol=1e-4,
+        scoring="loss",
         precision=None,
     ):
         self.layer_sizes = layer_sizes
@@ -165,6 +182,7 @@ class PretrainedMLPClassifier(ClassifierMixin, BaseEstimator):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
+        self.scoring = scoring
         self.precision = precision
 
     def fit(self, X, y, X_unlabeled=None, pretrained_stack=None):
@@ -194,6 +212,11 @@ class PretrainedMLPClassifier(ClassifierMixin, BaseEstimator):
             )
         X = as_float32(X)
         stopping = resolve_early_stopping(self, X.shape[0])
+        if self.scoring not in SCORINGS:
+            raise ValueError(
+                f"`scoring` must be 'accuracy' or 'loss' (what early stopping of the supervised "
+                f"phase watches on the validation rows); received {self.scoring!r}."
+            )
         seed = derive_seed(self.random_state)
         targets = encoded.astype(np.int32)
         X_val = y_val = None
@@ -253,9 +276,11 @@ class PretrainedMLPClassifier(ClassifierMixin, BaseEstimator):
         finetune_seed = seed + len(sda.layer_sizes) + 1
         stopper = callbacks = None
         if stopping[0]:
+            monitor, mode = SCORINGS[self.scoring]
             stopper = BestEpochStopping(
                 stopping[2], stopping[3],
-                monitor="val_classifier_loss" if semi_supervised else "val_loss",
+                monitor=monitor.replace("val_", "val_classifier_") if semi_supervised else monitor,
+                mode=mode,
             )
             callbacks = [stopper]
         if semi_supervised:

@@ -59,13 +59,18 @@ class BestEpochStopping(keras.callbacks.EarlyStopping):
 
     Args:
         patience: Epochs without improvement before stopping (>= 1).
-        tol: Smallest decrease of `monitor` that counts as an improvement.
-        monitor: The logged quantity to minimise, default `"val_loss"`.
+        tol: Smallest change of `monitor` in the good direction that counts
+            as an improvement.
+        monitor: The logged quantity to watch, default `"val_loss"`.
+        mode: `"min"` (default: a loss) or `"max"` (a score such as
+            `"val_accuracy"`).
     """
 
-    def __init__(self, patience, tol=0.0, monitor="val_loss"):
+    def __init__(self, patience, tol=0.0, monitor="val_loss", mode="min"):
+        if mode not in ("min", "max"):
+            raise ValueError(f"`mode` must be 'min' or 'max'; received {mode!r}.")
         super().__init__(
-            monitor=monitor, min_delta=tol, patience=patience, mode="min",
+            monitor=monitor, min_delta=tol, patience=patience, mode=mode,
             restore_best_weights=True,
         )
         self.best_epoch_ = None

@@ -53,6 +53,17 @@ def masked_sparse_categorical_crossentropy(y_true, y_pred):
     return per_row * labeled * n_rows / ops.maximum(ops.sum(labeled), 1.0)
 
 
+@keras.saving.register_keras_serializable(package="tiedae")
+def masked_sparse_categorical_accuracy(y_true, y_pred):
+    """Per-row accuracy (1 or 0) of the labelled rows, scaled like
+    `masked_sparse_categorical_crossentropy` so that the batch mean counts them only."""
+    labels = ops.reshape(ops.cast(y_true, "int32"), (-1,))
+    labeled = ops.cast(labels >= 0, "float32")
+    hits = ops.cast(ops.equal(ops.cast(ops.argmax(y_pred, axis=-1), "int32"), labels), "float32")
+    n_rows = ops.cast(ops.shape(labeled)[0], "float32")
+    return hits * labeled * n_rows / ops.maximum(ops.sum(labeled), 1.0)
+
+
 def to_semi_supervised(sda, n_classes, pretrained=True, dropout=0.0):
     """The two-output training model and the classifier that shares its layers.
 
@@ -157,11 +168,12 @@ def fit_semi_supervised(
             dropout, shuffling).
         verbose: Keras `fit` verbosity.
         validation_data: Optional `(x_val, y_val)` labelled held-out rows; their
-            classification loss is logged as `val_classifier_loss` (the one
-            to monitor for early stopping, e.g. with
+            classification loss is logged as `val_classifier_loss` and their
+            accuracy as `val_classifier_accuracy` (the ones to monitor for
+            early stopping, e.g. with
             `tiedae.pretraining.early_stopping.BestEpochStopping(10,
-            monitor="val_classifier_loss")`) and their reconstruction loss as
-            `val_reconstruction_loss`.
+            monitor="val_classifier_accuracy", mode="max")`), their
+            reconstruction loss as `val_reconstruction_loss`.
         callbacks: Optional list of Keras callbacks.
 
     Returns:
@@ -206,6 +218,9 @@ def fit_semi_supervised(
         loss={"classifier": masked_sparse_categorical_crossentropy,
               "reconstruction": sda.losses_[0]},
         loss_weights={"classifier": 1.0, "reconstruction": reconstruction_weight},
+        # Logged as `classifier_accuracy` / `val_classifier_accuracy`: over labelled rows only.
+        metrics={"classifier": [keras.metrics.MeanMetricWrapper(
+            masked_sparse_categorical_accuracy, name="accuracy")]},
     )
     validation = None
     if validation_data is not None:
