@@ -329,7 +329,11 @@ def generalise_targets(stored):
 def generalise_body(stored):
     from benchmarks.generalise import render
 
-    return ["", *render(stored)]
+    lines = ["", *render(stored)]
+    missed = [t["what"] for t in generalise_targets(stored) if not t["met"]]
+    for why in dict.fromkeys(filter(None, (miss_reason(what, stored) for what in missed))):
+        lines += ["", f"Why {len(missed)} of these targets are missed: {why}"]
+    return lines
 
 
 def _mapping():

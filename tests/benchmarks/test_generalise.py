@@ -52,3 +52,10 @@ def test_render_lists_every_model_and_what_early_stopping_changed():
     assert "| all 600 labels | previous defaults, fixed | [10, 10] | 50 | 50 | 89.00% |" in text
     assert "| all 600 labels | new defaults, early stopping | [3, 2] | 4 (best 2) | 15 | 90.00% |" \
         in text
+
+
+def test_stopping_curves_name_the_epochs_of_lowest_loss_and_highest_accuracy():
+    from benchmarks.stopping_curves import epochs_at
+
+    curve = {"val_loss": [0.9, 0.5, 0.6, 0.7], "val_accuracy": [0.6, 0.8, 0.85, 0.85]}
+    assert epochs_at(curve) == {"lowest loss": (2, 0.8), "highest accuracy": (3, 0.85)}
