@@ -100,6 +100,26 @@ def test_map_writes_what_the_library_computes(run, capsys):
     assert [p.name for p in folder.iterdir() if p.name.startswith(".")] == []  # no temporary left
 
 
+def test_map_with_the_distance_rule_matches_the_library(run, capsys):
+    folder, _, query, run_dir = run
+    out = folder / "novelty.h5ad"
+    capsys.readouterr()
+    assert main(["map", str(query), "--run-dir", str(run_dir), "-o", str(out), "--unknown", "either",
+                 "--novelty-k", "5", "--novelty-quantile", "0.95", "--novelty-metric", "cosine",
+                 "--novelty-per-type", "--novelty-calibration", "all"]) == 0
+    printed = capsys.readouterr().out
+    assert "confidence < 0.5 or cosine novelty (k=5) > q0.95 of all reference cells per type" in printed
+    annotated = anndata.read_h5ad(out)
+    expected = anndata.read_h5ad(query)
+    map_query(expected, ReferenceModel.load(run_dir / "reference.keras"), unknown="either",
+              novelty_k=5, novelty_quantile=0.95, novelty_metric="cosine", novelty_per_type=True,
+              novelty_calibration="all")
+    assert list(annotated.obs["tiedae_label"].astype(str)) == list(expected.obs["tiedae_label"])
+    np.testing.assert_allclose(annotated.obs["tiedae_novelty"], expected.obs["tiedae_novelty"], rtol=1e-4)
+    uns = annotated.uns["tiedae_mapping"]
+    assert uns["unknown"] == "either" and uns["novelty_metric"] == "cosine" and int(uns["novelty_k"]) == 5
+
+
 def test_backed_query_with_missing_genes_warns_and_matches(run, capsys):
     folder, _, _, run_dir = run
     query = synthetic(n_per_type=10, seed=3)
@@ -193,7 +213,8 @@ def test_bad_map_inputs_exit_2_and_write_nothing(run, tmp_path, capsys, name, ex
 
 def test_bad_map_flags_are_refused_by_the_parser(run, tmp_path, capsys):
     _, _, query, run_dir = run
-    for flag, value in (("--confidence-threshold", "1.5"), ("--k", "0")):
+    for flag, value in (("--confidence-threshold", "1.5"), ("--k", "0"), ("--unknown", "far"),
+                        ("--novelty-quantile", "0"), ("--novelty-k", "0"), ("--novelty-metric", "l1")):
         with pytest.raises(SystemExit) as exit:
             main(["map", str(query), "--run-dir", str(run_dir), "-o", str(tmp_path / "o.h5ad"), flag, value])
         assert exit.value.code == 2 and flag in capsys.readouterr().err

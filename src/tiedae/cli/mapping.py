@@ -125,6 +125,15 @@ def load_reference(run_dir):
         raise DataError(f"cannot load {path!r} ({type(err).__name__}: {err}); the file may be corrupted.") from None
 
 
+def _unknown_rule(args):
+    """The Unknown rule in words, for the summary."""
+    softmax = f"confidence < {args.confidence_threshold:g}"
+    novelty = (f"{args.novelty_metric} novelty (k={args.novelty_k}) > q{args.novelty_quantile:g} of "
+               f"{args.novelty_calibration} reference cells{' per type' if args.novelty_per_type else ''}")
+    return {"softmax": softmax, "distance": novelty, "both": f"{softmax} and {novelty}",
+            "either": f"{softmax} or {novelty}"}[args.unknown]
+
+
 def cmd_map(args):
     check_output_file(args.output, "--output", ".h5ad", source=args.data)
     model = load_reference(args.run_dir)
@@ -133,7 +142,10 @@ def cmd_map(args):
         raise DataError(f"the query {args.data!r} has no cells.")
     truth = _labels_of(query, args.label_column, "the query") if args.label_column else None
     with warnings_as_messages():  # everything is checked before anything is written
-        map_query(query, model, confidence_threshold=args.confidence_threshold, min_overlap=args.min_overlap,
+        map_query(query, model, confidence_threshold=args.confidence_threshold, unknown=args.unknown,
+                  novelty_quantile=args.novelty_quantile, novelty_k=args.novelty_k,
+                  novelty_metric=args.novelty_metric, novelty_calibration=args.novelty_calibration,
+                  novelty_per_type=args.novelty_per_type, min_overlap=args.min_overlap,
                   layer=args.layer if args.layer else "fitted", batch_size=args.batch_size)
     codes = query.obsm["X_tiedae"]
     distances, indices, _ = retrieve(codes, model, k=args.k)
@@ -175,7 +187,7 @@ def cmd_map(args):
     rows = [("output", os.fspath(args.output)), ("cells", str(query.n_obs)),
             ("genes matched", f"{summary['genes_found']} of {summary['genes_model']} "
                               f"({summary['genes_found'] / summary['genes_model']:.0%})"),
-            ("Unknown", f"{_pct(summary['unknown_fraction'])} (confidence < {args.confidence_threshold:g})")]
+            ("Unknown", f"{_pct(summary['unknown_fraction'])} ({_unknown_rule(args)})")]
     if scores:
         rows += [("accuracy", _pct(scores["accuracy"])), ("macro-F1", f"{scores['macro_f1']:.3f}"),
                  (f"retrieval MAP@{summary['k']}", f"{scores['map']:.3f}")]

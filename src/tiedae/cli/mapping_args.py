@@ -39,6 +39,26 @@ def _probability(text):
     return value
 
 
+def _open_closed_unit(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1]; received {text!r}") from None
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1]; received {text!r}")
+    return value
+
+
+def _positive_count(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1; received {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1; received {text!r}")
+    return value
+
+
 def add_mapping_commands(commands, data_args, positive_int, open_fraction, seed):
     """The two subcommands, on the parser's `commands` (helpers passed in from `tiedae.cli`)."""
     p = commands.add_parser(
@@ -92,7 +112,27 @@ def add_mapping_commands(commands, data_args, positive_int, open_fraction, seed)
     data_args(p, labels=False)
     p.add_argument("--output", "-o", required=True, help="the annotated .h5ad to write (a new file)")
     p.add_argument("--confidence-threshold", type=_probability, default=0.5,
-                   help="cells whose largest class probability is below this are 'Unknown' (default: %(default)s)")
+                   help="with --unknown softmax/both/either: cells whose largest class probability is below "
+                        "this are 'Unknown' (default: %(default)s)")
+    group = p.add_argument_group(
+        "the Unknown rule (tiedae.mapping.unknown_mask; docs/benchmarks.md, mapping, says which rule the "
+        "benchmark chose on validation cells: distance, --novelty-k 15, --novelty-quantile 0.99)")
+    group.add_argument("--unknown", choices=("softmax", "distance", "both", "either"), default="softmax",
+                       help="softmax: low confidence; distance: far from every reference cell in the "
+                            "embedding (novelty); both: the two at once; either: one of them (default: %(default)s)")
+    group.add_argument("--novelty-quantile", type=_open_closed_unit, default=0.99,
+                       help="a cell is novel above this quantile of the held-out reference cells' novelty "
+                            "(default: %(default)s)")
+    group.add_argument("--novelty-k", type=_positive_count, default=10,
+                       help="novelty: mean distance to this many nearest reference cells (default: %(default)s)")
+    group.add_argument("--novelty-metric", choices=("euclidean", "cosine"), default="euclidean",
+                       help="distance of the novelty score (default: %(default)s)")
+    group.add_argument("--novelty-calibration", choices=("held-out", "all"), default="held-out",
+                       help="reference cells whose novelty sets the threshold: those held out from fine-tuning, "
+                            "or all (default: %(default)s)")
+    group.add_argument("--novelty-per-type", action="store_true",
+                       help="one threshold per predicted cell type (types with few calibration cells use the "
+                            "overall one)")
     p.add_argument("--label-column",
                    help="obs column of the query's own cell types: report accuracy, macro-F1 and retrieval MAP")
     p.add_argument("--k", type=positive_int, default=10,
