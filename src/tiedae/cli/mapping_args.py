@@ -29,34 +29,23 @@ def _option(name):
     return parse
 
 
-def _probability(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1]; received {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1]; received {text!r}")
-    return value
+def _unit_interval(include_zero):
+    """An argparse type: a number in [0, 1], or in (0, 1] without `include_zero`."""
+    interval = "[0, 1]" if include_zero else "(0, 1]"
+
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not (0.0 <= value <= 1.0 and (include_zero or value > 0.0)):
+            raise argparse.ArgumentTypeError(f"expected a number in {interval}; received {text!r}")
+        return value
+
+    return parse
 
 
-def _open_closed_unit(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1]; received {text!r}") from None
-    if not 0.0 < value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1]; received {text!r}")
-    return value
-
-
-def _positive_count(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1; received {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1; received {text!r}")
-    return value
+_probability = _unit_interval(include_zero=True)
 
 
 def add_mapping_commands(commands, data_args, positive_int, open_fraction, seed):
@@ -120,10 +109,10 @@ def add_mapping_commands(commands, data_args, positive_int, open_fraction, seed)
     group.add_argument("--unknown", choices=("softmax", "distance", "both", "either"), default="softmax",
                        help="softmax: low confidence; distance: far from every reference cell in the "
                             "embedding (novelty); both: the two at once; either: one of them (default: %(default)s)")
-    group.add_argument("--novelty-quantile", type=_open_closed_unit, default=0.99,
+    group.add_argument("--novelty-quantile", type=_unit_interval(include_zero=False), default=0.99,
                        help="a cell is novel above this quantile of the held-out reference cells' novelty "
                             "(default: %(default)s)")
-    group.add_argument("--novelty-k", type=_positive_count, default=10,
+    group.add_argument("--novelty-k", type=positive_int, default=10,
                        help="novelty: mean distance to this many nearest reference cells (default: %(default)s)")
     group.add_argument("--novelty-metric", choices=("euclidean", "cosine"), default="euclidean",
                        help="distance of the novelty score (default: %(default)s)")
