@@ -91,20 +91,24 @@ def write_atomically(path, text):
     os.replace(path + ".tmp", path)
 
 
-def run(seeds, out):
+def fitted_row(dataset, seed, name, recipe, fit, validation):
+    """`PretrainedMLPClassifier(**recipe)` fitted on `fit`, as a result row with its epochs."""
     from tiedae.estimators import PretrainedMLPClassifier
 
-    results = []
-    for dataset, seed, fit, validation in validation_splits(seeds):
-        for name, recipe in candidates():
-            started = time.perf_counter()
-            clf = PretrainedMLPClassifier(random_state=seed, **recipe).fit(*fit)
-            results.append(scored_row(dataset, seed, name, clf, fit, validation, started,
-                                      supervised_epochs=int(clf.n_iter_),
-                                      greedy_epochs=[int(e) for e in clf.sda_.n_iter_]))
-    summary = summarise(results)
+    started = time.perf_counter()
+    clf = PretrainedMLPClassifier(random_state=seed, **recipe).fit(*fit)
+    return scored_row(dataset, seed, name, clf, fit, validation, started,
+                      supervised_epochs=int(clf.n_iter_),
+                      greedy_epochs=[int(e) for e in clf.sda_.n_iter_])
+
+
+def run(seeds, out):
     import keras
 
+    results = [fitted_row(dataset, seed, name, recipe, fit, validation)
+               for dataset, seed, fit, validation in validation_splits(seeds)
+               for name, recipe in candidates()]
+    summary = summarise(results)
     write_atomically(out, json.dumps({"backend": keras.backend.backend(), "results": results,
                                       "summary": summary}, indent=1))
     return summary
@@ -115,34 +119,18 @@ def refine(seeds, out):
     results join the stored ones (the grid's own rows ran with `scoring="loss"`)."""
     import keras
 
-    from tiedae.estimators import PretrainedMLPClassifier
-
     with open(out) as handle:
         stored = json.load(handle)
     best = next(item["recipe"] for item in stored["summary"] if "fixed" not in item["recipe"])
-    recipe = dict(STOPPING, **{k: _parse(v) for k, v in
-                               (part.split("=") for part in best.split(", "))})
-    rows = []
-    for dataset, seed, fit, validation in validation_splits(seeds):
-        for key, values in REFINE.items():
-            for value in values:
-                started = time.perf_counter()
-                clf = PretrainedMLPClassifier(random_state=seed, **recipe, **{key: value}).fit(*fit)
-                rows.append(scored_row(dataset, seed, f"{best}, {key}={value} (stage two)", clf,
-                                       fit, validation, started,
-                                       supervised_epochs=int(clf.n_iter_),
-                                       greedy_epochs=[int(e) for e in clf.sda_.n_iter_]))
+    recipe = dict(candidates())[best]
+    rows = [fitted_row(dataset, seed, f"{best}, {key}={value} (stage two)",
+                       dict(recipe, **{key: value}), fit, validation)
+            for dataset, seed, fit, validation in validation_splits(seeds)
+            for key, values in REFINE.items() for value in values]
     stored["refine"] = {"backend": keras.backend.backend(), "results": rows,
                         "summary": summarise(rows)}
     write_atomically(out, json.dumps(stored, indent=1))
     return stored["refine"]["summary"]
-
-
-def _parse(text):
-    try:
-        return float(text)
-    except ValueError:
-        return text
 
 
 def baselines():

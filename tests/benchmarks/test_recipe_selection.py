@@ -31,7 +31,9 @@ def test_stage_two_names_the_better_scoring_as_the_default():
     assert 'The default is `scoring="accuracy"`' in stage
 
 
-def test_recipe_names_parse_back_into_estimator_arguments():
-    from benchmarks.recipe_selection import _parse
+def test_stage_two_finds_the_stored_best_recipe_by_its_name():
+    from benchmarks.recipe_selection import candidates
 
-    assert [_parse(v) for v in ("relu", "0.1", "0.003")] == ["relu", 0.1, 0.003]
+    recipe = dict(candidates())["activation=relu, corruption_level=0.1, learning_rate=0.003"]
+    assert (recipe["activation"], recipe["corruption_level"], recipe["learning_rate"]) == (
+        "relu", 0.1, 0.003)

@@ -47,10 +47,16 @@ def masked_sparse_categorical_crossentropy(y_true, y_pred):
     over its labelled rows (0 for a batch without any).
     """
     labels = ops.reshape(ops.cast(y_true, "int32"), (-1,))
-    labeled = ops.cast(labels >= 0, y_pred.dtype)
     per_row = keras.losses.sparse_categorical_crossentropy(ops.maximum(labels, 0), y_pred)
-    n_rows = ops.cast(ops.shape(labeled)[0], y_pred.dtype)
-    return per_row * labeled * n_rows / ops.maximum(ops.sum(labeled), 1.0)
+    return _over_labelled_rows(per_row, labels, y_pred.dtype)
+
+
+def _over_labelled_rows(per_row, labels, dtype):
+    """`per_row` with unlabelled rows zeroed and the rest scaled so that Keras's mean over
+    the batch is the mean over its labelled rows (0 for a batch without any)."""
+    labeled = ops.cast(labels >= 0, dtype)
+    n_rows = ops.cast(ops.shape(labeled)[0], dtype)
+    return ops.cast(per_row, dtype) * labeled * n_rows / ops.maximum(ops.sum(labeled), 1.0)
 
 
 @keras.saving.register_keras_serializable(package="tiedae")
@@ -58,10 +64,8 @@ def masked_sparse_categorical_accuracy(y_true, y_pred):
     """Per-row accuracy (1 or 0) of the labelled rows, scaled like
     `masked_sparse_categorical_crossentropy` so that the batch mean counts them only."""
     labels = ops.reshape(ops.cast(y_true, "int32"), (-1,))
-    labeled = ops.cast(labels >= 0, "float32")
-    hits = ops.cast(ops.equal(ops.cast(ops.argmax(y_pred, axis=-1), "int32"), labels), "float32")
-    n_rows = ops.cast(ops.shape(labeled)[0], "float32")
-    return hits * labeled * n_rows / ops.maximum(ops.sum(labeled), 1.0)
+    hits = ops.equal(ops.cast(ops.argmax(y_pred, axis=-1), "int32"), labels)
+    return _over_labelled_rows(hits, labels, "float32")
 
 
 def to_semi_supervised(sda, n_classes, pretrained=True, dropout=0.0):
