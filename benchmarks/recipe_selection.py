@@ -10,6 +10,11 @@ becomes the default; the per-dataset scores are kept for the record.
 
     python -m benchmarks.recipe_selection [--seeds 2] [--out docs/recipe_selection.json]
     python -m benchmarks.recipe_selection --compare   # the chosen defaults against baselines
+    python -m benchmarks.recipe_selection --transformer  # TiedAutoencoderTransformer's recipe
+
+`--transformer` chooses `TiedAutoencoderTransformer`'s recipe the same way, with
+the codes scored by a linear probe (logistic regression fitted on the fit rows'
+codes, accuracy on the validation rows' codes) beside PCA of the same width.
 
 `--compare` scores, on the same fit and validation rows, the estimator's
 default constructor (the chosen recipe), the previous defaults, the same
@@ -133,6 +138,60 @@ def refine(seeds, out):
     return stored["refine"]["summary"]
 
 
+def probe_accuracy(encoder, fit, validation):
+    """Validation accuracy of a logistic regression on `encoder`'s codes (fitted on `fit`)."""
+    from sklearn.linear_model import LogisticRegression
+
+    encoder.fit(fit[0])
+    probe = LogisticRegression(max_iter=2000).fit(encoder.transform(fit[0]), fit[1])
+    return float(probe.score(encoder.transform(validation[0]), validation[1]))
+
+
+def transformer_candidates(width):
+    """(name, factory(seed)) of the transformer's recipes and PCA of the code's width."""
+    from sklearn.decomposition import PCA
+
+    from tiedae.estimators import TiedAutoencoderTransformer
+
+    yield "TiedAutoencoderTransformer() (current default)", \
+        lambda seed: TiedAutoencoderTransformer(random_state=seed)
+    for name, recipe in candidates():
+        if "fixed" in name:
+            continue
+        recipe = {k: v for k, v in recipe.items() if k not in ("epochs",)}
+        yield name, lambda seed, recipe=recipe: TiedAutoencoderTransformer(random_state=seed,
+                                                                          **recipe)
+    yield "PCA, as many components as the code", lambda seed: PCA(width, random_state=seed)
+
+
+def select_transformer(seeds, out):
+    """The transformer's recipes on every split, probed; joins the stored results."""
+    import keras
+
+    rows = []
+    for dataset, seed, fit, validation in validation_splits(seeds):
+        # The default code width (32), or fewer where the data has fewer features (PCA's bound).
+        width = min(32, fit[0].shape[1] - 1)
+        for name, make in transformer_candidates(width):
+            started = time.perf_counter()
+            encoder = make(seed)
+            if width < 32 and hasattr(encoder, "layer_sizes"):
+                encoder.set_params(layer_sizes=(64, width))
+            row = dict(dataset=dataset, seed=seed, recipe=name,
+                       validation_accuracy=probe_accuracy(encoder, fit, validation),
+                       seconds=round(time.perf_counter() - started, 2))
+            if hasattr(encoder, "n_iter_"):
+                row["greedy_epochs"] = [int(e) for e in encoder.n_iter_]
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+    with open(out) as handle:
+        stored = json.load(handle)
+    stored["transformer"] = {"backend": keras.backend.backend(), "results": rows,
+                             "summary": summarise(rows)}
+    write_atomically(out, json.dumps(stored, indent=1))
+    return stored["transformer"]["summary"]
+
+
 def baselines():
     """name -> estimator factory(seed) for the comparison of the defaults."""
     from sklearn.linear_model import LogisticRegression
@@ -246,7 +305,26 @@ def render(stored):
                   *_table_head("model", datasets, "s per fit")]
         for item in comparison["summary"]:
             lines.append(_row(item, datasets, f"{np.mean(list(item['seconds'].values())):.1f}"))
+    lines += _transformer_section(stored.get("transformer"), datasets)
     return "\n".join(lines) + "\n"
+
+
+def _transformer_section(staged, datasets):
+    if not staged:
+        return []
+    lines = ["", "## `TiedAutoencoderTransformer`: linear probe of the codes", "",
+             f"Each recipe's transformer ({staged['backend']}; widths 64, 32, or 64 and one "
+             "fewer than the features) fitted on the fit rows; a logistic regression fitted on "
+             "the fit rows' codes is scored on the validation rows' codes. Same splits as above.",
+             "", *_table_head("recipe", datasets, "greedy epochs run", "s per fit")]
+    for item in staged["summary"]:
+        rows = [r for r in staged["results"] if r["recipe"] == item["recipe"]]
+        epochs = f"{_mean(rows, 'greedy_epochs'):.0f}" if "greedy_epochs" in rows[0] else ""
+        lines.append(_row(item, datasets, epochs, f"{_mean(rows, 'seconds'):.1f}"))
+    best = next(i["recipe"] for i in staged["summary"] if i["recipe"].startswith("activation"))
+    lines += ["", f"The transformer's and `tiedae pretrain`'s defaults are the best tied recipe, "
+              f"{best}, at most 50 greedy epochs per layer with early stopping."]
+    return lines
 
 
 def main():
@@ -257,6 +335,8 @@ def main():
                         help="score the chosen defaults against baselines (after the search)")
     parser.add_argument("--refine", action="store_true",
                         help="stage two: the best recipe with each REFINE value (after the search)")
+    parser.add_argument("--transformer", action="store_true",
+                        help="choose TiedAutoencoderTransformer's recipe (linear probe of the codes)")
     parser.add_argument("--render", action="store_true",
                         help="write docs/recipe_selection.md from the stored results")
     args = parser.parse_args()
@@ -265,7 +345,8 @@ def main():
             text = render(json.load(handle))
         write_atomically(os.path.splitext(args.out)[0] + ".md", text)
         return
-    step = compare if args.compare else refine if args.refine else run
+    step = (compare if args.compare else refine if args.refine
+            else select_transformer if args.transformer else run)
     for item in step(args.seeds, args.out):
         print(f"{item['mean']:.4f}  {item['recipe']}  "
               + "  ".join(f"{d}={v:.4f}" for d, v in item["per_dataset"].items()))

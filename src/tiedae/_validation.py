@@ -8,6 +8,14 @@ traceback to find a typo.
 import math
 import numbers
 
+# With early_stopping="auto", fits on at least this many rows hold out
+# `validation_fraction` of them and stop early (as scikit-learn's
+# HistGradientBoosting does above 10,000 rows): the default recipe was chosen
+# with early stopping on sets from 364 rows up (benchmarks/recipe_selection.py;
+# `tiedae pretrain --early-stopping auto` uses the same bound);
+# below about 30 validation rows the stopping epoch is mostly noise.
+AUTO_EARLY_STOPPING_ROWS = 300
+
 
 def check_layer_sizes(layer_sizes, name="layer_sizes"):
     """Return `layer_sizes` as a list of positive ints or raise `ValueError`."""

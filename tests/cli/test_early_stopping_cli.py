@@ -52,9 +52,34 @@ def test_pretrain_and_finetune_stop_early_and_record_it(data, tmp_path):
 
 
 @pytest.mark.parametrize(
+    "argv, early_stopping",
+    [([], True), (["--validation-split", "0"], False), (["--backed"], False)],
+)
+def test_pretrain_stops_early_by_default_where_it_can(data, tmp_path, argv, early_stopping):
+    """Default "auto": on for 400 rows in memory with validation rows, off without them or
+    for data on disk; config.toml records what the run did (given back, it repeats the run)."""
+    source = data
+    if "--backed" in argv:
+        source = tmp_path / "x.npy"
+        np.save(source, np.load(data)["X"])
+    run_dir = tmp_path / "run"
+    budget = ["--epochs", "200", "--patience", "1"] if early_stopping else ["--epochs", "3"]
+    assert main(["pretrain", str(source), "--run-dir", str(run_dir), "--layers", "8",
+                 "--learning-rate", "0.03", *budget, *argv, *QUICK]) == 0
+    config = (run_dir / runs.CONFIG).read_text()
+    assert f"early_stopping = {str(early_stopping).lower()}" in config
+    (layer,) = metrics(run_dir)["pretrain"]["layers"]
+    assert layer["epochs_run"] < 200 if early_stopping else layer["epochs_run"] == 3
+
+
+@pytest.mark.parametrize(
     "argv, message",
     [
-        (["pretrain", "--patience", "3"], "--patience has no effect without --early-stopping"),
+        (["pretrain", "--patience", "3", "--no-early-stopping"],
+         "--patience has no effect without --early-stopping"),
+        # On by default ("auto") only with validation rows: here there are none.
+        (["pretrain", "--patience", "3", "--validation-split", "0"],
+         "--patience has no effect here: early stopping is on by default only"),
         (["pretrain", "--early-stopping", "--validation-split", "0"],
          "--early-stopping needs validation rows"),
         (["pretrain", "--early-stopping", "--backed"], "data read from disk (--backed) is not split"),

@@ -13,6 +13,7 @@ import scipy.sparse
 import tomli_w
 
 from tiedae import plots, runs
+from tiedae._validation import AUTO_EARLY_STOPPING_ROWS
 from tiedae.cli.config import OPTIONS, dump_toml, effective_config
 from tiedae.io import (
     DataError,
@@ -259,14 +260,35 @@ def check_write_h5ad(args):
 
 
 def check_early_stopping_options(args, config):
-    """Refuse early-stopping options that would have no effect."""
-    if config["early_stopping"] and config["validation_split"] <= 0:
+    """Refuse early-stopping options that would have no effect (before the data is read)."""
+    if config["early_stopping"] is True and config["validation_split"] <= 0:
         raise DataError(
             "--early-stopping needs validation rows to decide when to stop; set --validation-split "
             "above 0 (e.g. 0.1)."
         )
-    if getattr(args, "patience", None) is not None and not config["early_stopping"]:
+    if getattr(args, "patience", None) is not None and config["early_stopping"] is False:
         raise DataError("--patience has no effect without --early-stopping; add --early-stopping.")
+
+
+def resolve_early_stopping(args, config, X):
+    """`config["early_stopping"]` as True or False for the rows `X` ("auto": on for at least
+    AUTO_EARLY_STOPPING_ROWS rows in memory with validation rows), refused where it cannot work."""
+    streamed = is_streamed(X)
+    if config["early_stopping"] is True and streamed:
+        raise DataError(
+            "--early-stopping needs validation rows, but data read from disk (--backed) is not "
+            "split; load it into memory (drop --backed) or leave out --early-stopping."
+        )
+    if config["early_stopping"] == "auto":
+        config["early_stopping"] = (not streamed and config["validation_split"] > 0
+                                    and X.shape[0] >= AUTO_EARLY_STOPPING_ROWS)
+        if getattr(args, "patience", None) is not None and not config["early_stopping"]:
+            raise DataError(
+                "--patience has no effect here: early stopping is on by default only for at least "
+                f"{AUTO_EARLY_STOPPING_ROWS} rows in memory with --validation-split above 0; add "
+                "--early-stopping or leave out --patience."
+            )
+    return config["early_stopping"]
 
 
 def check_split(n_rows, fraction, flag):
@@ -496,11 +518,7 @@ def cmd_pretrain(args):
     check_early_stopping_options(args, config)
     raw, y, names = read_data(args, with_names=True)
     check_image_shape(args.image_shape, raw.shape[1])
-    if config["early_stopping"] and is_streamed(raw):
-        raise DataError(
-            "--early-stopping needs validation rows, but data read from disk (--backed) is not "
-            "split; load it into memory (drop --backed) or leave out --early-stopping."
-        )
+    resolve_early_stopping(args, config, raw)  # config.toml records what the run did
     if not is_streamed(raw):  # data on disk is not split
         check_split(raw.shape[0], config["validation_split"], "option 'validation_split'")
     else:

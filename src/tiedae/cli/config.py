@@ -16,6 +16,7 @@ except ModuleNotFoundError:  # Python 3.10
 
 import tomli_w
 
+from tiedae._validation import AUTO_EARLY_STOPPING_ROWS
 from tiedae.io.errors import DataError
 from tiedae.precision import PRECISIONS
 
@@ -52,6 +53,14 @@ def _str(value, name):
 def _flag(value, name):
     if not isinstance(value, bool):
         raise DataError(f"option {name!r} must be true or false; received {value!r}.")
+    return value
+
+
+def _flag_or_auto(value, name):
+    if value == "auto":
+        return value
+    if not isinstance(value, bool):
+        raise DataError(f"option {name!r} must be true, false or \"auto\"; received {value!r}.")
     return value
 
 
@@ -125,17 +134,24 @@ def _scalar_or_list(convert):
 # name -> (parser, default, help)
 OPTIONS = {
     "layers": (_positive(_listed(_int)), [256, 128, 64], "encoder widths, e.g. 256,128,64"),
-    "activation": (_scalar_or_list(_listed(_str)), "sigmoid", "hidden activation (one, or one per layer)"),
+    # The recipe (activation, corruption level, learning rate, epochs as maxima with early
+    # stopping) is TiedAutoencoderTransformer's, chosen on validation rows of three datasets
+    # (docs/recipe_selection.md).
+    "activation": (_scalar_or_list(_listed(_str)), "relu", "hidden activation (one, or one per layer)"),
     "corruption": (_choice(CORRUPTION_CHOICES), "masking", "corruption kind (one, or one per layer)"),
     "corruption_level": (
         _scalar_or_list(_listed(_float)),
-        0.2,
+        0.3,
         "corruption rate, or stddev for gaussian (one, or one per layer)",
     ),
     "loss": (_choice(LOSS_CHOICES), "auto", "reconstruction loss; auto = BCE for data in [0, 1], else MSE"),
     "optimizer": (_str, "adam", "Keras optimizer name"),
-    "learning_rate": (_positive(_float), 1e-3, "learning rate"),
-    "epochs": (_scalar_or_list(_positive(_listed(_int))), 10, "epochs per layer (one, or one per layer)"),
+    "learning_rate": (_positive(_float), 3e-3, "learning rate"),
+    "epochs": (
+        _scalar_or_list(_positive(_listed(_int))),
+        50,
+        "epochs per layer (one, or one per layer); maxima when early stopping is on",
+    ),
     "batch_size": (_positive(_int), 128, "batch size"),
     "finetune_epochs": (_int, 0, "epochs of end-to-end fine-tuning of the deep autoencoder"),
     "finetune_denoising": (
@@ -145,12 +161,13 @@ OPTIONS = {
     ),
     "validation_split": (_fraction, 0.1, "fraction of rows held out to report validation loss"),
     "early_stopping": (
-        _flag,
-        False,
+        _flag_or_auto,
+        "auto",
         "stop each layer (and the fine-tuning) once the loss of the --validation-split rows stops "
-        "improving, keeping its best epoch; --epochs and --finetune-epochs become maxima",
+        "improving, keeping its best epoch; --epochs and --finetune-epochs become maxima. auto: "
+        f"on for at least {AUTO_EARLY_STOPPING_ROWS} rows in memory with --validation-split above 0",
     ),
-    "patience": (_positive(_int), 10, "with --early-stopping: epochs without improvement before a layer stops"),
+    "patience": (_positive(_int), 10, "with early stopping: epochs without improvement before a layer stops"),
     "seed": (check_seed, 0, "random seed (same seed, same weights)"),
     "precision": (
         _choice(PRECISIONS),
@@ -191,7 +208,7 @@ def add_pretraining_flags(parser):
     for name, (parse, default, help_text) in OPTIONS.items():
         flag = "--" + name.replace("_", "-")
         shown = ",".join(map(str, default)) if isinstance(default, list) else default
-        if parse is _flag:  # --name / --no-name
+        if parse in (_flag, _flag_or_auto):  # --name / --no-name
             group.add_argument(flag, dest=name, default=None, action=argparse.BooleanOptionalAction,
                                help=f"{help_text} (default: {shown})")
         else:

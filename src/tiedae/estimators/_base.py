@@ -5,16 +5,10 @@ import warnings
 import numpy as np
 from sklearn.utils import check_random_state
 
-from tiedae._validation import check_positive
+from tiedae._validation import AUTO_EARLY_STOPPING_ROWS, check_positive
 from tiedae.pretraining.data import map_in_batches
 from tiedae.pretraining.early_stopping import check_early_stopping, validation_rows
 
-# With early_stopping="auto", fits on at least this many rows hold out
-# `validation_fraction` of them and stop early (as scikit-learn's
-# HistGradientBoosting does above 10,000 rows): the default recipe was chosen
-# with early stopping on sets from 364 rows up (benchmarks/recipe_selection.py);
-# below about 30 validation rows the stopping epoch is mostly noise.
-AUTO_EARLY_STOPPING_ROWS = 300
 
 
 def derive_seed(random_state):

@@ -22,6 +22,15 @@ class TiedAutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
     fine-tunes it end to end); `transform` returns the top-layer codes and
     `inverse_transform` decodes codes back to the input space.
 
+    The defaults (relu, masking noise 0.3, Adam 0.003, at most 50 greedy
+    epochs per layer, early stopping) are the recipe whose codes gave the best
+    mean validation accuracy of a linear probe over Fashion-MNIST, digits and
+    breast-cancer rows (`benchmarks/recipe_selection.py --transformer`; no
+    test rows were used): 0.906 against 0.700 for the previous defaults
+    (sigmoid, 0.2, 0.001, 10 epochs) and 0.919 for PCA of the same width.
+    Below 300 rows early stopping is off and every epoch runs; pass fewer
+    epochs there.
+
     Args:
         layer_sizes: Encoder widths, a list or tuple of positive ints; the last
             is the number of output features. A bare int is one layer (as in
@@ -79,13 +88,13 @@ class TiedAutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
     def __init__(
         self,
         layer_sizes=(64, 32),
-        activation="sigmoid",
+        activation="relu",
         corruption="masking",
-        corruption_level=0.2,
+        corruption_level=0.3,
         loss="auto",
         optimizer="adam",
-        learning_rate=1e-3,
-        pretrain_epochs=10,
+        learning_rate=3e-3,
+        pretrain_epochs=50,
         batch_size=128,
         finetune_epochs=0,
         finetune_denoising=True,
