@@ -49,9 +49,17 @@ class Stopwatch:
         return False
 
 
-def write_json(path, payload):
-    with open(path, "w") as f:
-        json.dump(payload, f, indent=1, sort_keys=True)
+def write_text(path, text):
+    """Write `text` to `path` through a temporary name, so no reader sees half a file."""
+    path = os.fspath(path)
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def write_json(path, payload, sort_keys=True):
+    write_text(path, json.dumps(payload, indent=1, sort_keys=sort_keys) + "\n")
 
 
 def write_final_json(path, payload):

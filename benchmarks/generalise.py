@@ -27,12 +27,11 @@ Results are rewritten after every step; a rerun skips what the file already hold
 
 import argparse
 import json
-import os
 import statistics
 import time
 from pathlib import Path
 
-from benchmarks._util import quiet_backends
+from benchmarks._util import quiet_backends, write_json
 
 quiet_backends()
 
@@ -280,9 +279,7 @@ def main(argv=None):
 
     def save():
         stored["targets"] = targets(stored)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(stored, indent=1))
-        os.replace(tmp, path)
+        write_json(path, stored, sort_keys=False)
 
     def log(message):
         print(f"[generalise {stored['backend']}] {message}", flush=True)

@@ -35,6 +35,8 @@ import warnings
 
 import numpy as np
 
+from benchmarks._util import write_json
+
 LABEL = "cell_type"
 HELD_OUT = "CD19+ B"  # fixed before any run: the most distinct lineage of the 10 types
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)  # no refit per rule: all are cheap
@@ -731,14 +733,6 @@ def machine():
             "versions": versions}
 
 
-def write_atomic(path, payload):
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as handle:
-        json.dump(payload, handle, indent=1)
-        handle.write("\n")
-    os.replace(tmp, path)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one seed, one candidate per method")
@@ -760,7 +754,7 @@ def main(argv=None):
     results["machine"] = machine()
     results["date"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     results["total_seconds"] = time.perf_counter() - started
-    write_atomic(args.out, results)
+    write_json(args.out, results, sort_keys=False)
     print(render(results), end="")
 
 

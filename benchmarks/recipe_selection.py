@@ -32,6 +32,8 @@ from sklearn.datasets import load_breast_cancer, load_digits
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import MinMaxScaler
 
+from benchmarks._util import write_text
+
 # The fixed-schedule recipe the estimators had before early stopping (the baseline).
 FIXED = dict(pretrain_epochs=10, epochs=50, early_stopping=False)
 # Candidates: epochs are maxima, early stopping decides.
@@ -90,12 +92,6 @@ def scored_row(dataset, seed, name, model, fit, validation, started, **extra):
     return row
 
 
-def write_atomically(path, text):
-    with open(path + ".tmp", "w") as handle:
-        handle.write(text)
-    os.replace(path + ".tmp", path)
-
-
 def fitted_row(dataset, seed, name, recipe, fit, validation):
     """`PretrainedMLPClassifier(**recipe)` fitted on `fit`, as a result row with its epochs."""
     from tiedae.estimators import PretrainedMLPClassifier
@@ -114,7 +110,7 @@ def run(seeds, out):
                for dataset, seed, fit, validation in validation_splits(seeds)
                for name, recipe in candidates()]
     summary = summarise(results)
-    write_atomically(out, json.dumps({"backend": keras.backend.backend(), "results": results,
+    write_text(out, json.dumps({"backend": keras.backend.backend(), "results": results,
                                       "summary": summary}, indent=1))
     return summary
 
@@ -134,7 +130,7 @@ def refine(seeds, out):
             for key, values in REFINE.items() for value in values]
     stored["refine"] = {"backend": keras.backend.backend(), "results": rows,
                         "summary": summarise(rows)}
-    write_atomically(out, json.dumps(stored, indent=1))
+    write_text(out, json.dumps(stored, indent=1))
     return stored["refine"]["summary"]
 
 
@@ -188,7 +184,7 @@ def select_transformer(seeds, out):
         stored = json.load(handle)
     stored["transformer"] = {"backend": keras.backend.backend(), "results": rows,
                              "summary": summarise(rows)}
-    write_atomically(out, json.dumps(stored, indent=1))
+    write_text(out, json.dumps(stored, indent=1))
     return stored["transformer"]["summary"]
 
 
@@ -221,7 +217,7 @@ def compare(seeds, out):
     with open(out) as handle:
         stored = json.load(handle)
     stored["comparison"] = {"results": rows, "summary": summarise(rows)}
-    write_atomically(out, json.dumps(stored, indent=1))
+    write_text(out, json.dumps(stored, indent=1))
     return stored["comparison"]["summary"]
 
 
@@ -343,7 +339,7 @@ def main():
     if args.render:
         with open(args.out) as handle:
             text = render(json.load(handle))
-        write_atomically(os.path.splitext(args.out)[0] + ".md", text)
+        write_text(os.path.splitext(args.out)[0] + ".md", text)
         return
     step = (compare if args.compare else refine if args.refine
             else select_transformer if args.transformer else run)

@@ -22,6 +22,8 @@ from sklearn.decomposition import PCA
 from sklearn.model_selection import StratifiedKFold, cross_val_score, train_test_split
 from sklearn.neighbors import KNeighborsClassifier
 
+from benchmarks._util import write_json
+
 CANDIDATES = {
     "previous default (sigmoid, masking 0.2, 10 epochs)": dict(),
     "early stopping, at most 200 epochs": dict(early_stopping=True, epochs=200),
@@ -89,10 +91,7 @@ def main():
                           "pca": knn_accuracy(pca_codes(adata, 0), labels, 0)},
     }
     print(json.dumps(result, indent=1))
-    tmp = args.out + ".tmp"
-    with open(tmp, "w") as handle:
-        json.dump(result, handle, indent=1)
-    os.replace(tmp, args.out)
+    write_json(args.out, result, sort_keys=False)
 
 
 if __name__ == "__main__":

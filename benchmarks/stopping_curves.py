@@ -12,11 +12,9 @@ file is not read. `epochs_at` says, per curve, the epoch of the lowest validatio
 """
 
 import argparse
-import json
-import os
 from pathlib import Path
 
-from benchmarks._util import quiet_backends
+from benchmarks._util import quiet_backends, write_json
 
 quiet_backends()
 
@@ -64,9 +62,7 @@ def main(argv=None):
             key = f"{name}, learning rate {lr or sda.learning_rate:g}"
             out["curves"][key] = dict(curve, epochs_at=epochs_at(curve))
             print(key, out["curves"][key]["epochs_at"], flush=True)
-    tmp = args.out + ".tmp"
-    Path(tmp).write_text(json.dumps(out, indent=1))
-    os.replace(tmp, args.out)
+    write_json(args.out, out, sort_keys=False)
 
 
 if __name__ == "__main__":
