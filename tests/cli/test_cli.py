@@ -116,6 +116,19 @@ def test_embed_matches_the_library(tmp_path, digits, pretrained_run):
     np.testing.assert_allclose(np.load(out), stack.transform(X), rtol=1e-5, atol=1e-6)
 
 
+def test_finetune_with_one_seed_gives_one_model(tmp_path, pretrained_run):
+    """--seed fixes the classifier too (its new layers, dropout, batch order), not only the splits."""
+    data, run_dir = pretrained_run
+    weights = []
+    for _ in range(2):
+        assert main(["finetune", str(data), "--run-dir", str(run_dir), "--epochs", "2",
+                     "--seed", "3", "--quiet"]) == 0
+        model = keras.models.load_model(run_dir / runs.FINETUNED_MODEL)
+        weights.append([keras.ops.convert_to_numpy(w) for w in model.weights])
+    for first, second in zip(*weights):
+        np.testing.assert_array_equal(first, second)
+
+
 def test_finetune_then_evaluate(digits, pretrained_run):
     X, y = digits
     data, run_dir = pretrained_run
@@ -298,5 +311,6 @@ def test_help_shows_defaults_and_single_percent_signs(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["finetune", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    for default in ("(default: 50)", "(default: 32)", "(default: 0.001)", "(default: 0)"):
+    for default in ("(default: 300)", "(default: 128)", "(default: 0.003)", "(default: 0)",
+                    "(default: on from 300 labelled training rows)"):
         assert default in text, default

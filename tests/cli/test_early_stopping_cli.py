@@ -99,8 +99,14 @@ def test_pretrain_refuses_early_stopping_that_cannot_work(data, tmp_path, argv, 
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--patience", "3"], "--patience has no effect without --early-stopping"),
-        (["--validation-split", "0.2"], "--validation-split has no effect without --early-stopping"),
+        (["--patience", "3", "--no-early-stopping"],
+         "--patience has no effect without --early-stopping"),
+        (["--validation-split", "0.2", "--no-early-stopping"],
+         "--validation-split has no effect without --early-stopping"),
+        # 10% of 320 training rows: below the 300 rows where early stopping is on by default.
+        (["--patience", "3", "--label-fraction", "0.1"],
+         "--patience has no effect here: early stopping is on by default only from 300 labelled "
+         "training rows (here 32)"),
     ],
 )
 def test_finetune_refuses_early_stopping_options_without_effect(data, tmp_path, argv, message, capsys):
@@ -112,6 +118,20 @@ def test_finetune_refuses_early_stopping_options_without_effect(data, tmp_path, 
     assert main(["finetune", str(data), "--run-dir", str(run_dir), *argv, *QUICK]) == 2
     assert message in capsys.readouterr().err
     assert sorted(os.listdir(run_dir)) == before  # nothing written
+
+
+@pytest.mark.parametrize("argv, on", [([], True), (["--label-fraction", "0.5"], False)])
+def test_finetune_stops_early_by_default_from_300_training_labels(data, tmp_path, argv, on):
+    run_dir = tmp_path / "run"
+    assert main(["pretrain", str(data), "--run-dir", str(run_dir), "--layers", "8",
+                 "--epochs", "1", *QUICK]) == 0
+    assert main(["finetune", str(data), "--run-dir", str(run_dir), "--epochs", "400",
+                 "--learning-rate", "0.03", *argv, *QUICK]) == 0
+    finetune = metrics(run_dir)["finetune"]
+    # 320 training rows: a stratified tenth of them validates; of 160, none: every epoch runs.
+    assert (finetune["n_validation_labels"] > 0) == on
+    assert finetune["n_train_labels"] + finetune["n_validation_labels"] == (320 if on else 160)
+    assert (finetune["pretrained"]["epochs_run"] < 400) == on
 
 
 def test_a_patience_below_one_is_a_usage_error(data, tmp_path, capsys):

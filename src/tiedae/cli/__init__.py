@@ -9,6 +9,8 @@ import argparse
 import os
 import sys
 
+from tiedae._validation import AUTO_EARLY_STOPPING_ROWS
+
 BACKENDS = ("jax", "tensorflow", "torch")
 DEFAULT_BACKEND = "jax"
 EXIT_USER_ERROR = 2
@@ -129,10 +131,13 @@ def build_parser():
     p = commands.add_parser("finetune", help="train a classifier from the pretrained stack",
                             description="Hand the pretrained stack to a classifier and fine-tune it on labelled rows.")
     data_args(p)
-    p.add_argument("--epochs", type=_positive_int, default=50, help="epochs of fine-tuning (default: %(default)s)")
-    p.add_argument("--batch-size", type=_positive_int, default=32, help="batch size (default: %(default)s)")
+    # The defaults are PretrainedMLPClassifier's recipe, chosen on validation rows
+    # (docs/recipe_selection.md): Adam 0.003, batch 128, at most 300 epochs, early stopping.
+    p.add_argument("--epochs", type=_positive_int, default=300,
+                   help="epochs of fine-tuning; a maximum with early stopping (default: %(default)s)")
+    p.add_argument("--batch-size", type=_positive_int, default=128, help="batch size (default: %(default)s)")
     # Checked like pretrain's --learning-rate, in the command (one message for both).
-    p.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate (default: %(default)s)")
+    p.add_argument("--learning-rate", type=float, default=3e-3, help="Adam learning rate (default: %(default)s)")
     p.add_argument("--test-split", type=_open_fraction, default=0.2,
                    help="fraction of rows held out for the test accuracy (default: %(default)s)")
     p.add_argument("--label-fraction", type=_fraction, default=1.0,
@@ -140,13 +145,14 @@ def build_parser():
     p.add_argument("--freeze", action="store_true", help="freeze the pretrained layers")
     p.add_argument("--unfreeze-after", type=_positive_int, help="with --freeze (required): unfreeze after N epochs")
     p.add_argument("--compare", action="store_true", help="also train the same network from random init")
-    p.add_argument("--early-stopping", action="store_true",
+    p.add_argument("--early-stopping", action=argparse.BooleanOptionalAction, default=None,
                    help="hold out --validation-split of the labelled training rows (stratified) and stop "
-                        "once their loss stops improving, keeping the best epoch; --epochs becomes a maximum")
+                        "once their loss stops improving, keeping the best epoch; --epochs becomes a maximum "
+                        f"(default: on from {AUTO_EARLY_STOPPING_ROWS} labelled training rows)")
     p.add_argument("--patience", type=_positive_int, default=None,
-                   help="with --early-stopping: epochs without improvement before stopping (default: 10)")
+                   help="with early stopping: epochs without improvement before stopping (default: 10)")
     p.add_argument("--validation-split", type=_open_fraction, default=None,
-                   help="with --early-stopping: fraction of the labelled training rows held out (default: 0.1)")
+                   help="with early stopping: fraction of the labelled training rows held out (default: 0.1)")
     p.add_argument("--seed", type=_seed, default=0, help="seed of the splits and the classifier (default: %(default)s)")
     p.set_defaults(handler="cmd_finetune")
 

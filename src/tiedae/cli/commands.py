@@ -270,6 +270,21 @@ def check_early_stopping_options(args, config):
         raise DataError("--patience has no effect without --early-stopping; add --early-stopping.")
 
 
+def early_stopping_on(choice, possible, typed, when):
+    """Early stopping as True or False: `choice` (True, False, or "auto"/None: on where
+    `possible`), refusing a `typed` early-stopping flag (e.g. "--patience") that has no effect;
+    `when` says where "auto" turns it on."""
+    on = possible if choice in ("auto", None) else choice
+    if typed and not on:
+        if choice is False:
+            raise DataError(f"{typed} has no effect without --early-stopping; add --early-stopping.")
+        raise DataError(
+            f"{typed} has no effect here: early stopping is on by default only {when}; add "
+            f"--early-stopping or leave out {typed}."
+        )
+    return bool(on)
+
+
 def resolve_early_stopping(args, config, X):
     """`config["early_stopping"]` as True or False for the rows `X` ("auto": on for at least
     AUTO_EARLY_STOPPING_ROWS rows in memory with validation rows), refused where it cannot work."""
@@ -279,15 +294,12 @@ def resolve_early_stopping(args, config, X):
             "--early-stopping needs validation rows, but data read from disk (--backed) is not "
             "split; load it into memory (drop --backed) or leave out --early-stopping."
         )
-    if config["early_stopping"] == "auto":
-        config["early_stopping"] = (not streamed and config["validation_split"] > 0
-                                    and X.shape[0] >= AUTO_EARLY_STOPPING_ROWS)
-        if getattr(args, "patience", None) is not None and not config["early_stopping"]:
-            raise DataError(
-                "--patience has no effect here: early stopping is on by default only for at least "
-                f"{AUTO_EARLY_STOPPING_ROWS} rows in memory with --validation-split above 0; add "
-                "--early-stopping or leave out --patience."
-            )
+    config["early_stopping"] = early_stopping_on(
+        config["early_stopping"],
+        not streamed and config["validation_split"] > 0 and X.shape[0] >= AUTO_EARLY_STOPPING_ROWS,
+        "--patience" if getattr(args, "patience", None) is not None else None,
+        f"for at least {AUTO_EARLY_STOPPING_ROWS} rows in memory with --validation-split above 0",
+    )
     return config["early_stopping"]
 
 
@@ -462,11 +474,15 @@ def write_plots(stack, X, y, codes, run, image_shape=None):
 
 def train_classifier(stack, x_train, y_train, x_test, y_test, n_classes, pretrained, epochs,
                      batch_size, learning_rate=1e-3, freeze=False, unfreeze_after=None, verbose=0,
-                     validation=None, patience=10):
+                     validation=None, patience=10, seed=None):
     """Fine-tune (pretrained=True) or train from random init the same network; return
-    (model, accuracy, history, stopping). With `validation` (x_val, y_val), stop early on its loss."""
+    (model, accuracy, history, stopping). With `validation` (x_val, y_val), stop early on its loss.
+    `seed` fixes the new layers' initialisation, dropout and the batch order."""
     from tiedae.pretraining import fit_with_unfreezing
     from tiedae.pretraining.early_stopping import BestEpochStopping
+
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
 
     model = stack.to_classifier(n_classes, freeze=freeze and pretrained, pretrained=pretrained)
     compile_kwargs = dict(
@@ -585,19 +601,20 @@ def cmd_finetune(args):
     check_training_labels(y)
     check_split(len(X), args.test_split, "--test-split")
     check_label_fraction(len(X) - math.ceil(args.test_split * len(X)), args.label_fraction)
-    if not args.early_stopping and (args.patience is not None or args.validation_split is not None):
-        raise DataError(
-            f"{'--patience' if args.patience is not None else '--validation-split'} has no effect "
-            "without --early-stopping; add --early-stopping."
-        )
     classes, targets = encode_labels(y)
     started = time.perf_counter()
     train, test = split_rows(len(X), args.test_split, args.seed, labels=targets)
     if args.label_fraction < 1.0:
         train, _ = split_rows(len(train), 1.0 - args.label_fraction, args.seed, labels=targets[train])
         train = np.sort(train)
+    typed = next((flag for flag, value in (("--patience", args.patience),
+                                           ("--validation-split", args.validation_split))
+                  if value is not None), None)
+    early_stopping = early_stopping_on(
+        args.early_stopping, len(train) >= AUTO_EARLY_STOPPING_ROWS, typed,
+        f"from {AUTO_EARLY_STOPPING_ROWS} labelled training rows (here {len(train)})")
     validation = None
-    if args.early_stopping:
+    if early_stopping:
         from tiedae.pretraining.early_stopping import validation_rows
 
         # Held out from the labelled training rows only; the test rows stay for the report.
@@ -616,7 +633,7 @@ def cmd_finetune(args):
             stack, X[train], targets[train], X[test], targets[test], len(classes), pretrained,
             epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
             freeze=args.freeze, unfreeze_after=args.unfreeze_after, verbose=0 if args.quiet else 1,
-            validation=validation, patience=args.patience or 10,
+            validation=validation, patience=args.patience or 10, seed=args.seed,
         )
         losses = history.get("loss") or []
         if not np.all(np.isfinite(losses)):
@@ -638,8 +655,15 @@ def cmd_finetune(args):
         **results,
     }
     run.update_metrics("finetune", metrics)
-    rows = [("run directory", run.path), ("labelled rows", str(len(train))), ("test rows", str(len(test)))]
-    rows += [(f"test accuracy ({name})", _pct(r["test_accuracy"])) for name, r in results.items()]
+    rows = [("run directory", run.path), ("labelled rows", str(len(train)))]
+    if validation is not None:
+        rows.append(("validation rows", f"{metrics['n_validation_labels']} (early stopping)"))
+    rows.append(("test rows", str(len(test))))
+    for name, r in results.items():
+        epochs = f"{r['epochs_run']} epochs"
+        if validation is not None:
+            epochs += f", kept epoch {r['best_epoch']}"
+        rows.append((f"test accuracy ({name})", f"{_pct(r['test_accuracy'])} ({epochs})"))
     print_summary("tiedae finetune", rows)
     return 0
 

@@ -78,7 +78,7 @@ def cmd_demo(args):
         for name, pretrained in (("pretrained", True), ("random_init", False)):
             _, accuracy, _, _ = train_classifier(
                 stack, X[labelled], y[labelled], X[test], y[test], n_classes=10, pretrained=pretrained,
-                epochs=FINETUNE_EPOCHS, batch_size=32,
+                epochs=FINETUNE_EPOCHS, batch_size=32, seed=args.seed + repeat,
             )
             accuracies[name].append(accuracy)
     mean = {name: float(np.mean(values)) for name, values in accuracies.items()}
