@@ -305,6 +305,23 @@ def test_save_load_and_pickle_round_trip(digits, tmp_path):
     np.testing.assert_allclose(to_numpy(model(x)), sda.reconstruct(x), atol=1e-6)
 
 
+def test_an_interrupted_save_leaves_the_earlier_file(digits, tmp_path, monkeypatch):
+    x = digits[0][:60]
+    sda = StackedDenoisingAutoencoder([4], epochs=1, seed=0, verbose=0).pretrain(x)
+    path = tmp_path / "stack.keras"
+    sda.save(path)
+    before = path.read_bytes()
+
+    def fail(archive, *args, **kwargs):
+        raise KeyboardInterrupt  # as Ctrl-C halfway through writing the archive
+
+    monkeypatch.setattr("zipfile.ZipFile.writestr", fail)
+    with pytest.raises(KeyboardInterrupt):
+        sda.save(path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["stack.keras"]  # no temporary left
+
+
 def test_sparse_input_small_is_densified_once_and_large_per_batch(digits, monkeypatch):
     x = digits[0][:150]
     config = dict(layer_sizes=[8], epochs=2, batch_size=50, seed=0, verbose=0)

@@ -40,6 +40,7 @@ from tiedae.distribution import (
     data_parallel_scope,
     process_shard,
 )
+from tiedae.io.atomic import atomic_path
 from tiedae.layers.dense_autoencoder import DenseLayerAutoencoder
 from tiedae.precision import POLICY, check_precision, resolve_precision
 from tiedae.pretraining.checkpoint import PretrainingCheckpoint, check_resumable, data_signature
@@ -948,17 +949,19 @@ class StackedDenoisingAutoencoder:
     def save(self, path):
         """Save to a `.keras` file: a model `input -> autoencoder_` plus this object's
         config and fitted state (stored as an extra JSON member of the archive,
-        which `keras.saving.load_model` ignores)."""
+        which `keras.saving.load_model` ignores). The file appears whole or not at all."""
         self._check_fitted("save")
         path = str(path)
         if not path.endswith(".keras"):
             raise ValueError(f"`path` must end in '.keras'; received {path!r}.")
         inputs = keras.Input(shape=(self.input_dim_,), name="input")
         model = keras.Model(inputs, self.autoencoder_(inputs), name="stacked_denoising_autoencoder")
-        model.save(path)
         state = {"config": self.get_config(), "fitted": self._fitted_state()}
-        with zipfile.ZipFile(path, "a") as archive:
-            archive.writestr(SAVED_STATE_NAME, json.dumps(state))
+        # A temporary name, renamed when whole: an interrupted save leaves any earlier file.
+        with atomic_path(path) as tmp:
+            model.save(tmp)
+            with zipfile.ZipFile(tmp, "a") as archive:
+                archive.writestr(SAVED_STATE_NAME, json.dumps(state))
 
     @classmethod
     def load(cls, path):
