@@ -353,7 +353,7 @@ class ReferenceModel:
                    calibration_index=calibration)
 
 
-def _split(labels, validation_fraction, seed):
+def validation_split(labels, validation_fraction, seed):
     from sklearn.model_selection import train_test_split
 
     index = np.arange(labels.size)
@@ -437,7 +437,7 @@ def fit_reference(
     classifier = stack.to_classifier(len(classes), pretrained=pretrained, dropout=dropout,
                                      learning_rate=learning_rate)
     y = np.searchsorted(classes, labels)
-    train, val = _split(labels, validation_fraction, seed)
+    train, val = validation_split(labels, validation_fraction, seed)
     stopping = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
     keras.utils.set_random_seed(seed)
     fitted = classifier.fit(

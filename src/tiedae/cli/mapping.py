@@ -26,7 +26,9 @@ from tiedae import plots, runs
 from tiedae.cli.commands import check_output_file, check_split, print_summary, _pct
 from tiedae.cli.mapping_args import REFERENCE_MODEL
 from tiedae.io import DataError, read_h5ad, write_h5ad, write_json, write_text
-from tiedae.mapping import ReferenceModel, _split, evaluate_mapping, fit_reference, map_query, retrieve
+from tiedae.mapping import (
+    ReferenceModel, evaluate_mapping, fit_reference, map_query, retrieve, validation_split,
+)
 
 REFERENCE_CELLS = "reference_cells.txt"
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -73,7 +75,7 @@ def cmd_reference(args):
             early_stopping=args.early_stopping, n_iter_no_change=args.patience,
         )
     # The held-out reference cells of the fine-tuning (the same split): how well it learnt them.
-    _, held_out = _split(model.reference_labels, args.validation_split, args.seed)
+    _, held_out = validation_split(model.reference_labels, args.validation_split, args.seed)
     held = reference[np.sort(held_out)].copy()
     map_query(held, model, confidence_threshold=0.0)
     held_accuracy = float(np.mean(held.obs["tiedae_label"].astype(str) == held.obs[args.label_column].astype(str)))
