@@ -131,3 +131,12 @@ def shifted_copies(images, labels, pixels=1, side=28):
             copies.append(moved)
     return (np.concatenate(copies).reshape(-1, side * side),
             np.tile(labels, len(copies)))
+
+
+def stratified_indices(labels, n, rng):
+    """`n` indices with (as near as possible) the same count of every class."""
+    classes = np.unique(labels)
+    per_class = [n // len(classes) + (1 if i < n % len(classes) else 0) for i in range(len(classes))]
+    picked = [rng.choice(np.flatnonzero(labels == c), size=k, replace=False)
+              for c, k in zip(classes, per_class)]
+    return rng.permutation(np.concatenate(picked))

@@ -38,9 +38,8 @@ quiet_backends()
 import numpy as np  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 
-from benchmarks.data import load_fashion_mnist  # noqa: E402
+from benchmarks.data import load_fashion_mnist, stratified_indices  # noqa: E402
 from benchmarks.markdown import table  # noqa: E402
-from benchmarks.quality import stratified_indices  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MODES = {

@@ -42,6 +42,7 @@ from benchmarks.row_names import (  # noqa: E402
     KMEANS_SDA_CODE,
     RANDOM_INIT,
 )
+from benchmarks.data import stratified_indices  # noqa: E402
 from benchmarks.metrics import clustering_accuracy  # noqa: E402
 from benchmarks.seeded import mean_seconds_note, run_seeded  # noqa: E402
 
@@ -79,15 +80,6 @@ SWEEP = [
 
 def _recipe_key(recipe):
     return json.dumps({k: recipe[k] for k in BASE_RECIPE}, sort_keys=True)
-
-
-def stratified_indices(labels, n, rng):
-    """`n` indices with (as near as possible) the same count of every class."""
-    classes = np.unique(labels)
-    per_class = [n // len(classes) + (1 if i < n % len(classes) else 0) for i in range(len(classes))]
-    picked = [rng.choice(np.flatnonzero(labels == c), size=k, replace=False)
-              for c, k in zip(classes, per_class)]
-    return rng.permutation(np.concatenate(picked))
 
 
 def pretrain(x, settings, seed, recipe):

@@ -39,7 +39,7 @@ def main(argv=None):
 
     from benchmarks.data import load_fashion_mnist
     from benchmarks.generalise import MODES, pretrain_stack
-    from benchmarks.quality import stratified_indices
+    from benchmarks.data import stratified_indices
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "docs" / "stopping_curves.json"))

@@ -37,3 +37,36 @@ def test_stage_two_finds_the_stored_best_recipe_by_its_name():
     recipe = dict(candidates())["activation=relu, corruption_level=0.1, learning_rate=0.003"]
     assert (recipe["activation"], recipe["corruption_level"], recipe["learning_rate"]) == (
         "relu", 0.1, 0.003)
+
+
+def test_the_transformer_section_names_the_best_tied_recipe_not_pca():
+    results = rows("r", {"x": 0.5, "y": 0.9})
+    probed = (rows("TiedAutoencoderTransformer() (current default)", {"x": 0.4, "y": 0.4})
+              + rows("activation=relu, corruption_level=0.3, learning_rate=0.003", {"x": 0.8, "y": 0.8})
+              + rows("PCA, as many components as the code", {"x": 0.9, "y": 0.9}))
+    text = render({"results": results, "summary": summarise(results),
+                   "transformer": {"backend": "jax", "results": probed,
+                                   "summary": summarise(probed)}})
+    section = text.split("## `TiedAutoencoderTransformer`")[1]
+    assert section.index("PCA") < section.index("activation=relu") < section.index("current default")
+    assert "best tied recipe, activation=relu, corruption_level=0.3, learning_rate=0.003" in section
+
+
+def test_the_transformer_and_cli_defaults_are_the_stored_choice():
+    """The defaults in the code are the recipe the stored selection chose (no silent drift)."""
+    import inspect
+    import json
+    from pathlib import Path
+
+    from tiedae.cli.config import OPTIONS
+    from tiedae.estimators import TiedAutoencoderTransformer
+
+    stored = json.loads((Path(__file__).resolve().parents[2] / "docs" / "recipe_selection.json")
+                        .read_text())["transformer"]["summary"]
+    best = next(s["recipe"] for s in stored if s["recipe"].startswith("activation"))
+    chosen = dict(item.split("=") for item in best.split(", "))
+    defaults = {k: v.default for k, v in
+                inspect.signature(TiedAutoencoderTransformer).parameters.items()}
+    for name, value in chosen.items():
+        assert str(defaults[name]) == value or float(defaults[name]) == float(value), name
+        assert str(OPTIONS[name][1]) == value or float(OPTIONS[name][1]) == float(value), name

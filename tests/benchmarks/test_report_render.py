@@ -117,3 +117,15 @@ def test_mapping_results_join_the_report_only_when_stored(tmp_path, monkeypatch)
     text = (tmp_path / "benchmarks.md").read_text()
     assert "| [mapping](#mapping) | query accuracy (goal >= 0.90) | 0.910 | **met** |" in _summary(text)
     assert "## Single-cell reference mapping" in text and "Mapped with accuracy 0.91." in text
+
+
+def test_rendering_imports_no_keras_backend():
+    """`--render-only` reads stored results: no Keras, hence no TensorFlow start-up lines."""
+    import subprocess
+    import sys
+
+    code = ("import sys, benchmarks.run, benchmarks.report, benchmarks.figures; "
+            "print(sorted(m for m in ('keras', 'tensorflow', 'jax', 'torch') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
