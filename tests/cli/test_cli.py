@@ -312,5 +312,5 @@ def test_help_shows_defaults_and_single_percent_signs(capsys):
         build_parser().parse_args(["finetune", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     for default in ("(default: 300)", "(default: 128)", "(default: 0.003)", "(default: 0)",
-                    "(default: on from 300 labelled training rows)"):
+                    "(default: on from 300 labelled training rows, two or more per class)"):
         assert default in text, default

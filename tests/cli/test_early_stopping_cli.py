@@ -106,7 +106,7 @@ def test_pretrain_refuses_early_stopping_that_cannot_work(data, tmp_path, argv, 
         # 10% of 320 training rows: below the 300 rows where early stopping is on by default.
         (["--patience", "3", "--label-fraction", "0.1"],
          "--patience has no effect here: early stopping is on by default only from 300 labelled "
-         "training rows (here 32)"),
+         "training rows with two or more of every class (here 32,"),
     ],
 )
 def test_finetune_refuses_early_stopping_options_without_effect(data, tmp_path, argv, message, capsys):
@@ -132,6 +132,24 @@ def test_finetune_stops_early_by_default_from_300_training_labels(data, tmp_path
     assert (finetune["n_validation_labels"] > 0) == on
     assert finetune["n_train_labels"] + finetune["n_validation_labels"] == (320 if on else 160)
     assert (finetune["pretrained"]["epochs_run"] < 400) == on
+
+
+def test_a_class_of_one_row_turns_auto_off_and_names_the_cli_flag(data, tmp_path, capsys):
+    loaded = np.load(data)
+    y = loaded["y"].copy()
+    y[0] = 42  # a class of one row: no stratified validation rows for it
+    source = tmp_path / "rare.npz"
+    np.savez(source, X=loaded["X"], y=y)
+    run_dir = tmp_path / "run"
+    assert main(["pretrain", str(source), "--run-dir", str(run_dir), "--layers", "8",
+                 "--epochs", "1", *QUICK]) == 0
+    assert main(["finetune", str(source), "--run-dir", str(run_dir), "--epochs", "2", *QUICK]) == 0
+    assert metrics(run_dir)["finetune"]["n_validation_labels"] == 0
+    capsys.readouterr()
+    assert main(["finetune", str(source), "--run-dir", str(run_dir), "--epochs", "2",
+                 "--early-stopping", *QUICK]) == 2
+    err = capsys.readouterr().err
+    assert "class 42 has only one labelled row" in err and "pass --no-early-stopping" in err
 
 
 def test_a_patience_below_one_is_a_usage_error(data, tmp_path, capsys):

@@ -148,7 +148,7 @@ def build_parser():
     p.add_argument("--early-stopping", action=argparse.BooleanOptionalAction, default=None,
                    help="hold out --validation-split of the labelled training rows (stratified) and stop "
                         "once their loss stops improving, keeping the best epoch; --epochs becomes a maximum "
-                        f"(default: on from {AUTO_EARLY_STOPPING_ROWS} labelled training rows)")
+                        f"(default: on from {AUTO_EARLY_STOPPING_ROWS} labelled training rows, two or more per class)")
     p.add_argument("--patience", type=_positive_int, default=None,
                    help="with early stopping: epochs without improvement before stopping (default: 10)")
     p.add_argument("--validation-split", type=_open_fraction, default=None,

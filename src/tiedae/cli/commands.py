@@ -610,9 +610,12 @@ def cmd_finetune(args):
     typed = next((flag for flag, value in (("--patience", args.patience),
                                            ("--validation-split", args.validation_split))
                   if value is not None), None)
+    # "auto" also needs two training rows of every class (one of them validates).
+    fewest = int(np.unique(targets[train], return_counts=True)[1].min())
     early_stopping = early_stopping_on(
-        args.early_stopping, len(train) >= AUTO_EARLY_STOPPING_ROWS, typed,
-        f"from {AUTO_EARLY_STOPPING_ROWS} labelled training rows (here {len(train)})")
+        args.early_stopping, len(train) >= AUTO_EARLY_STOPPING_ROWS and fewest >= 2, typed,
+        f"from {AUTO_EARLY_STOPPING_ROWS} labelled training rows with two or more of every class "
+        f"(here {len(train)}, the rarest class {fewest})")
     validation = None
     if early_stopping:
         from tiedae.pretraining.early_stopping import validation_rows
@@ -620,7 +623,7 @@ def cmd_finetune(args):
         # Held out from the labelled training rows only; the test rows stay for the report.
         fit_rows, val_rows = validation_rows(
             len(train), args.validation_split or 0.1, args.seed, y=classes[targets[train]],
-            what="labelled training rows",
+            what="labelled training rows", off="pass --no-early-stopping",
         )
         validation = (X[train[val_rows]], targets[train[val_rows]])
         train = train[fit_rows]

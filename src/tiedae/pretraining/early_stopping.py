@@ -105,11 +105,12 @@ class BestEpochStopping(keras.callbacks.EarlyStopping):
         }
 
 
-def validation_rows(n_rows, fraction, seed, y=None, what="rows"):
+def validation_rows(n_rows, fraction, seed, y=None, what="rows", off="set early_stopping=False"):
     """Split `range(n_rows)` into sorted `(train, validation)` index arrays.
 
     With labels `y` the split is stratified: every class keeps at least one
-    row on each side, so a class with a single row is refused.
+    row on each side, so a class with a single row is refused (`off` says how
+    the caller's user turns early stopping off).
 
     Raises:
         ValueError: when a side (or, with `y`, a class on a side) would be empty.
@@ -131,8 +132,7 @@ def validation_rows(n_rows, fraction, seed, y=None, what="rows"):
     if len(too_few):
         raise ValueError(
             f"class {too_few[0].item()!r} has only one labelled row, but early stopping needs at least "
-            "one training and one validation row of every class: label more rows of it, or set "
-            "early_stopping=False."
+            f"one training and one validation row of every class: label more rows of it, or {off}."
         )
     train, val = [], []
     for label in classes:
