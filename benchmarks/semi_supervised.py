@@ -27,7 +27,7 @@ from benchmarks._util import quiet_backends
 
 quiet_backends()
 
-from benchmarks.data import shifted_copies  # noqa: E402
+from benchmarks.data import shifted_copies, stratified_indices  # noqa: E402
 from benchmarks.row_names import (  # noqa: E402
     CONTROL,
     PRETRAINED,
@@ -38,7 +38,6 @@ from benchmarks.quality import (  # noqa: E402
     finetune_accuracy,
     few_label_targets,
     pretrain_seed,
-    stratified_indices,
 )
 from benchmarks.seeded import mean_seconds_note, run_seeded  # noqa: E402
 
