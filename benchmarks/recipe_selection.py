@@ -128,19 +128,16 @@ def refine(seeds, out):
                        dict(recipe, **{key: value}), fit, validation)
             for dataset, seed, fit, validation in validation_splits(seeds)
             for key, values in REFINE.items() for value in values]
-    stored["refine"] = {"backend": keras.backend.backend(), "results": rows,
-                        "summary": summarise(rows)}
+    return store(out, "refine", rows, backend=keras.backend.backend())
+
+
+def store(out, key, rows, **extra):
+    """`rows` and their summary joined to the stored results under `key`; the summary."""
+    with open(out) as handle:
+        stored = json.load(handle)
+    stored[key] = {**extra, "results": rows, "summary": summarise(rows)}
     write_text(out, json.dumps(stored, indent=1))
-    return stored["refine"]["summary"]
-
-
-def probe_accuracy(encoder, fit, validation):
-    """Validation accuracy of a logistic regression on `encoder`'s codes (fitted on `fit`)."""
-    from sklearn.linear_model import LogisticRegression
-
-    encoder.fit(fit[0])
-    probe = LogisticRegression(max_iter=2000).fit(encoder.transform(fit[0]), fit[1])
-    return float(probe.score(encoder.transform(validation[0]), validation[1]))
+    return stored[key]["summary"]
 
 
 def transformer_candidates(width):
@@ -161,8 +158,12 @@ def transformer_candidates(width):
 
 
 def select_transformer(seeds, out):
-    """The transformer's recipes on every split, probed; joins the stored results."""
+    """The transformer's recipes on every split, each code scored by a linear probe (a logistic
+    regression fitted on the fit rows' codes, scored on the validation rows'); joins the stored
+    results."""
     import keras
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
 
     rows = []
     for dataset, seed, fit, validation in validation_splits(seeds):
@@ -173,19 +174,11 @@ def select_transformer(seeds, out):
             encoder = make(seed)
             if width < 32 and hasattr(encoder, "layer_sizes"):
                 encoder.set_params(layer_sizes=(64, width))
-            row = dict(dataset=dataset, seed=seed, recipe=name,
-                       validation_accuracy=probe_accuracy(encoder, fit, validation),
-                       seconds=round(time.perf_counter() - started, 2))
-            if hasattr(encoder, "n_iter_"):
-                row["greedy_epochs"] = [int(e) for e in encoder.n_iter_]
-            print(json.dumps(row), flush=True)
-            rows.append(row)
-    with open(out) as handle:
-        stored = json.load(handle)
-    stored["transformer"] = {"backend": keras.backend.backend(), "results": rows,
-                             "summary": summarise(rows)}
-    write_text(out, json.dumps(stored, indent=1))
-    return stored["transformer"]["summary"]
+            probed = make_pipeline(encoder, LogisticRegression(max_iter=2000)).fit(*fit)
+            epochs = ({"greedy_epochs": [int(e) for e in encoder.n_iter_]}
+                      if hasattr(encoder, "n_iter_") else {})
+            rows.append(scored_row(dataset, seed, name, probed, fit, validation, started, **epochs))
+    return store(out, "transformer", rows, backend=keras.backend.backend())
 
 
 def baselines():
@@ -214,11 +207,7 @@ def compare(seeds, out):
             started = time.perf_counter()
             rows.append(scored_row(dataset, seed, name, make(seed).fit(*fit), fit, validation,
                                    started))
-    with open(out) as handle:
-        stored = json.load(handle)
-    stored["comparison"] = {"results": rows, "summary": summarise(rows)}
-    write_text(out, json.dumps(stored, indent=1))
-    return stored["comparison"]["summary"]
+    return store(out, "comparison", rows)
 
 
 def summarise(results):
@@ -319,7 +308,8 @@ def _transformer_section(staged, datasets):
         lines.append(_row(item, datasets, epochs, f"{_mean(rows, 'seconds'):.1f}"))
     best = next(i["recipe"] for i in staged["summary"] if i["recipe"].startswith("activation"))
     lines += ["", f"The transformer's and `tiedae pretrain`'s defaults are the best tied recipe, "
-              f"{best}, at most 50 greedy epochs per layer with early stopping."]
+              f"{best}, at most {STOPPING['pretrain_epochs']} greedy epochs per layer with early "
+              "stopping."]
     return lines
 
 

@@ -354,6 +354,8 @@ class ReferenceModel:
 
 
 def validation_split(labels, validation_fraction, seed):
+    """(kept, held-out) cell indices of `fit_reference`'s fine-tuning: stratified by label where
+    every class can be split, else random; the same arguments give the same split."""
     from sklearn.model_selection import train_test_split
 
     index = np.arange(labels.size)

@@ -266,8 +266,9 @@ def check_early_stopping_options(args, config):
             "--early-stopping needs validation rows to decide when to stop; set --validation-split "
             "above 0 (e.g. 0.1)."
         )
-    if getattr(args, "patience", None) is not None and config["early_stopping"] is False:
-        raise DataError("--patience has no effect without --early-stopping; add --early-stopping.")
+    # Only an explicit --no-early-stopping can be judged before the rows are counted.
+    early_stopping_on(config["early_stopping"], True,
+                      "--patience" if getattr(args, "patience", None) is not None else None, None)
 
 
 def early_stopping_on(choice, possible, typed, when):

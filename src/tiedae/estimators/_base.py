@@ -10,7 +10,6 @@ from tiedae.pretraining.data import map_in_batches
 from tiedae.pretraining.early_stopping import check_early_stopping, validation_rows
 
 
-
 def derive_seed(random_state):
     """A non-negative int seed for the Keras side from a scikit-learn `random_state`.
 
