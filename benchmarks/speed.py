@@ -42,18 +42,21 @@ from benchmarks.gemm_floor import (  # noqa: E402
 from tiedae.layers import DenseLayerAutoencoder  # noqa: E402
 from tiedae.pretraining import ReconstructionModel  # noqa: E402
 from tiedae.pretraining.optimizers import make_optimizer  # noqa: E402
+from tiedae.pretraining.stacked import training_loss, trains_on_logits  # noqa: E402
 
 # `tied-sgd` is the tied model trained with plain SGD: the difference from `tied`
 # (Adam) is the cost of Adam's element-wise update inside a real step.
 # `tied-self-target` is the tied model as a `ReconstructionModel` fitted with
 # `fit(x)`: the input is the target, so each batch is copied to the device once.
 # `tied-pretraining` is what greedy pretraining runs (`StackedDenoisingAutoencoder`):
-# the self-target model with the stacks' optimizer (on PyTorch, the fused Adam step).
+# the self-target model with the stacks' optimizer (on PyTorch, the fused Adam step),
+# its output the reconstruction's logits and the loss on them where `trains_on_logits`.
 OPTIMIZERS = {"tied": keras.optimizers.Adam, "untied": keras.optimizers.Adam,
               "tied-sgd": keras.optimizers.SGD, "tied-self-target": keras.optimizers.Adam,
               "tied-pretraining": lambda lr: make_optimizer("adam", lr, fused=True)}
 TIED = ("tied", "tied-sgd", "tied-self-target", "tied-pretraining")
 SELF_TARGET = ("tied-self-target", "tied-pretraining")
+LOGITS = ("tied-pretraining",)
 # Ratios recorded on the tied row, paired within each repetition with another
 # variant's step time: {variant: (result key, ratio(tied step, its step))}.
 PAIRED_WITH_TIED = {
@@ -76,7 +79,10 @@ def _targets(variant, x):
 def build_model(variant, input_dim, layer_sizes):
     inputs = keras.Input(shape=(input_dim,))
     if variant in TIED:
-        outputs = DenseLayerAutoencoder(layer_sizes, activation="sigmoid")(inputs)
+        logits = variant in LOGITS and trains_on_logits("binary_crossentropy")
+        output = "linear" if logits else "sigmoid"
+        outputs = DenseLayerAutoencoder(layer_sizes, activation="sigmoid",
+                                        output_activation=output)(inputs)
     elif variant == "untied":
         widths = list(layer_sizes) + list(reversed(layer_sizes[:-1])) + [input_dim]
         h = inputs
@@ -116,7 +122,8 @@ def _compiled_model(variant, input_dim, layer_sizes, precision, args):
     finally:
         keras.config.set_dtype_policy("float32")
     model.compile(
-        optimizer=OPTIMIZERS[variant](1e-3), loss="binary_crossentropy",
+        optimizer=OPTIMIZERS[variant](1e-3),
+        loss=training_loss("binary_crossentropy") if variant in LOGITS else "binary_crossentropy",
         jit_compile=args.jit_compile, steps_per_execution=args.steps_per_execution,
     )
     return model

@@ -12,6 +12,7 @@ from tiedae.layers import DenseLayerAutoencoder
 from tiedae.pretraining import LayerwiseTiedAutoencoder, StackedDenoisingAutoencoder
 from tiedae.pretraining import data as data_module
 from tiedae.pretraining.data import SparseBatches
+from tiedae.pretraining.stacked import LOGITS_BACKENDS
 
 
 def sigmoid(z):
@@ -195,9 +196,17 @@ def test_auto_loss_uses_bce_on_unit_interval_inputs_and_mse_otherwise(digits, fi
     sda.pretrain(x)
     # Layer 0 sees pixels in [0, 1]; layer 1 sees tanh codes, which go negative.
     assert sda.losses_ == ["binary_crossentropy", "mse"]
-    assert [record["model"].loss for record in fits] == ["binary_crossentropy", "mse"]
+    # Binary cross-entropy trains on the logits (a linear training output, from_logits)
+    # on PyTorch and TensorFlow, on the sigmoid's probabilities on JAX.
+    bce, mse = (record["model"].loss for record in fits)
     daes = [record["model"].get_layer(f"dae_{k}") for k, record in enumerate(fits)]
-    assert daes[0].output_activation is keras.activations.sigmoid
+    if keras.backend.backend() in LOGITS_BACKENDS:
+        assert isinstance(bce, keras.losses.BinaryCrossentropy) and bce.get_config()["from_logits"]
+        assert daes[0].output_activation is keras.activations.linear
+    else:
+        assert bce == "binary_crossentropy"
+        assert daes[0].output_activation is keras.activations.sigmoid
+    assert mse == "mse"
     assert daes[1].output_activation is keras.activations.linear
     assert sda.autoencoder_.decoder_activations == [
         keras.activations.sigmoid, keras.activations.linear
@@ -282,6 +291,30 @@ def test_finetuning_updates_the_shared_deep_autoencoder(digits):
     after = to_numpy(encoder(x[:5]))
     assert not np.allclose(before, after)
     np.testing.assert_allclose(after, pretrained_only.transform(x[:5]), atol=1e-6)
+
+
+def test_cross_entropy_trained_on_logits_is_the_cross_entropy_of_the_reconstruction(digits):
+    # Where the training models output logits (from_logits=True), the validation loss
+    # Keras reports must still be binary cross-entropy of the sigmoid reconstruction; and the
+    # fine-tuned weights must come back from the training twin into autoencoder_.
+    x, x_val = digits[0][:200], digits[0][200:260]
+    sda = StackedDenoisingAutoencoder(
+        [12], epochs=2, finetune_epochs=2, batch_size=50, seed=4, verbose=0,
+        early_stopping=False,
+    )
+    sda.pretrain(x, validation_data=(x_val,))
+    kernel, bias, decoder_bias = layer_weights(sda, 0)
+    reconstruction = sigmoid(sigmoid(x_val @ kernel + bias) @ kernel.T + decoder_bias)
+    assert sda.finetune_history_["val_loss"][-1] == pytest.approx(
+        bce(x_val, reconstruction), rel=1e-4)
+    np.testing.assert_allclose(sda.reconstruct(x_val), reconstruction, atol=1e-5)
+    greedy = StackedDenoisingAutoencoder(
+        [12], epochs=2, batch_size=50, seed=4, verbose=0, early_stopping=False,
+    ).pretrain(x, validation_data=(x_val,))
+    kernel, bias, decoder_bias = layer_weights(greedy, 0)
+    reconstruction = sigmoid(sigmoid(x_val @ kernel + bias) @ kernel.T + decoder_bias)
+    assert greedy.history_[0]["val_loss"][-1] == pytest.approx(
+        bce(x_val, reconstruction), rel=1e-4)
 
 
 def test_save_load_and_pickle_round_trip(digits, tmp_path):
