@@ -73,13 +73,13 @@ class GeneSetStackedAutoencoder(StackedDenoisingAutoencoder):
         all that inference needs."""
         return StackedDenoisingAutoencoder.load(path)
 
-    def _layer_autoencoder(self, k, loss, seed):
+    def _layer_autoencoder(self, k, loss, seed, logits=False):
         if k > 0:
-            return super()._layer_autoencoder(k, loss, seed)
+            return super()._layer_autoencoder(k, loss, seed, logits)
         return MaskedLayerAutoencoder(
             self.adjacency,
             activation=self._activations[0],
-            output_activation=self._reconstruction_activation(0, loss),
+            output_activation=self._output_activation(0, loss, logits),
             kernel_initializer=self._initializer(seed),
             name="dae_0",
         )
