@@ -40,6 +40,7 @@ from tiedae.io.errors import DataError
 from tiedae.preprocessing import DEFAULT_TARGET_SUM, CountPreprocessing
 from tiedae.pretraining.handoff import pretrained_layers
 from tiedae.pretraining.stacked import StackedDenoisingAutoencoder
+from tiedae.seeding import set_random_seed
 
 STATE_NAME = "tiedae_reference.json"
 ARRAYS_NAME = "tiedae_reference.npz"
@@ -441,7 +442,7 @@ def fit_reference(
     y = np.searchsorted(classes, labels)
     train, val = validation_split(labels, validation_fraction, seed)
     stopping = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
-    keras.utils.set_random_seed(seed)
+    set_random_seed(seed)
     fitted = classifier.fit(
         x[train], y[train], validation_data=(x[val], y[val]), epochs=finetune_epochs,
         batch_size=batch_size, callbacks=[stopping], verbose=verbose,

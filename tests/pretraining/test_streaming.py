@@ -10,7 +10,7 @@ import scipy.sparse as sp
 
 from tiedae.pretraining import StackedDenoisingAutoencoder
 from tiedae.pretraining import stacked as stacked_module
-from tiedae.pretraining.data import check_matrix
+from tiedae.pretraining.data import check_matrix, map_in_batches, stack_rows
 from tiedae.pretraining.streaming import (
     RowBatches,
     StreamedMatrix,
@@ -164,6 +164,20 @@ def test_map_rows_spills_to_a_deleted_temporary_file(tmp_path, memmap):
     assert (spilled.min(), spilled.max()) == (in_memory.min(), in_memory.max())
     if os.name == "posix":
         assert not [p for p in os.listdir(tmp_path) if p.startswith("tiedae-codes-")]
+
+
+def test_in_memory_codes_are_written_into_one_array_not_concatenated(monkeypatch):
+    # The codes are stacked into one preallocated array (peak: result + one batch);
+    # np.concatenate of the list would hold every batch and the result at once.
+    x = np.arange(50 * 4, dtype=np.float32).reshape(50, 4)
+    monkeypatch.setattr(np, "concatenate", lambda *a, **k: pytest.fail("concatenated"))
+    out = map_rows(lambda batch: batch * 2.0, x, 16)
+    np.testing.assert_array_equal(out, x * 2.0)
+    assert out.dtype == np.float32 and out.flags.owndata
+    np.testing.assert_array_equal(map_in_batches(lambda batch: batch[:, :2], sp.csr_matrix(x), 7),
+                                  x[:, :2])
+    with pytest.raises(ValueError, match="expected 5 rows"):
+        stack_rows(iter([np.zeros((3, 2), np.float32)]), 5)
 
 
 def test_pretraining_from_a_memory_map_spills_codes_and_matches_in_memory(tmp_path, digits, monkeypatch):

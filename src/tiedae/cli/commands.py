@@ -35,6 +35,7 @@ from tiedae.pretraining.interrupt import (
     graceful_interrupt,
 )
 from tiedae.pretraining.streaming import as_streamed, dense_rows, is_streamed
+from tiedae.seeding import set_random_seed
 
 try:
     import tomllib
@@ -483,7 +484,7 @@ def train_classifier(stack, x_train, y_train, x_test, y_test, n_classes, pretrai
     from tiedae.pretraining.early_stopping import BestEpochStopping
 
     if seed is not None:
-        keras.utils.set_random_seed(seed)
+        set_random_seed(seed)
 
     model = stack.to_classifier(n_classes, freeze=freeze and pretrained, pretrained=pretrained)
     compile_kwargs = dict(

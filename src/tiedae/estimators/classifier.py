@@ -23,6 +23,7 @@ from tiedae.pretraining.early_stopping import BestEpochStopping, validation_rows
 from tiedae.pretraining.handoff import fit_with_unfreezing
 from tiedae.pretraining.semi_supervised import fit_semi_supervised
 from tiedae.pretraining.stacked import StackedDenoisingAutoencoder
+from tiedae.seeding import set_random_seed
 
 
 # `scoring` -> the Keras log entry early stopping watches, and its direction.
@@ -293,7 +294,7 @@ class PretrainedMLPClassifier(ClassifierMixin, BaseEstimator):
                 validation_data=None if X_val is None else (X_val, y_val),
             )
             return self._record_stopping(stopper)
-        keras.utils.set_random_seed(finetune_seed)
+        set_random_seed(finetune_seed)
         model = sda.to_classifier(
             len(self.classes_), pretrained=bool(self.pretrained), dropout=self.dropout,
             learning_rate=self.finetune_learning_rate,

@@ -29,6 +29,7 @@ from tiedae.pretraining.stacked import (
     StackedDenoisingAutoencoder,
     check_activation,
 )
+from tiedae.seeding import set_random_seed
 
 
 class DeepEmbeddedClustering(
@@ -243,7 +244,7 @@ class DeepEmbeddedClustering(
         X_fit, X_val = hold_out(X, seed, stopping)
         self.sda_ = sda.pretrain(X_fit, validation_data=X_val)
 
-        keras.utils.set_random_seed(seed + n_layers + 1)
+        set_random_seed(seed + n_layers + 1)
         if self.unroll:
             self.autoencoder_, encoder = sda.unroll()
             self._compile_finetuning(self.autoencoder_)

@@ -17,6 +17,7 @@ from tiedae.corruption import get_corruption
 from tiedae.layers.conv_autoencoder import Conv2DLayerAutoencoder
 from tiedae.pretraining.interrupt import StopOnDivergence
 from tiedae.pretraining.reconstruction_model import ReconstructionModel
+from tiedae.seeding import set_random_seed
 
 
 def _per_block(value, n, name):
@@ -77,7 +78,7 @@ def pretrain_conv_stack(
 
     blocks, histories, codes, reconstruction = [], [], x, []
     for k, width in enumerate(filters):
-        keras.utils.set_random_seed(seed + k)
+        set_random_seed(seed + k)
         # Each block reconstructs its own (clean) input: a linear output for
         # feature maps, a sigmoid for images in [0, 1].
         reconstruction.append("sigmoid" if codes.min() >= 0.0 and codes.max() <= 1.0 else "linear")

@@ -112,11 +112,32 @@ def map_in_batches(fn, x, batch_size):
     Used for the clean codes of each layer, which are computed once per layer
     rather than inside every training step.
     """
-    outputs = []
-    for start in range(0, x.shape[0], batch_size):
-        batch = ops.convert_to_tensor(dense_batch(x, start, start + batch_size))
-        outputs.append(ops.convert_to_numpy(fn(batch)))
-    return np.concatenate(outputs, axis=0).astype(np.float32, copy=False)
+
+    def blocks():
+        for start in range(0, x.shape[0], batch_size):
+            batch = ops.convert_to_tensor(dense_batch(x, start, start + batch_size))
+            yield np.asarray(ops.convert_to_numpy(fn(batch)), dtype=np.float32)
+
+    return stack_rows(blocks(), x.shape[0])
+
+
+def stack_rows(blocks, n_rows):
+    """The float32 `blocks` (consecutive rows, `n_rows` in all) as one array.
+
+    Written into one array allocated at the first block: the peak is the
+    result and one block, where `np.concatenate` of the list held every block
+    and the result at once (twice the codes: +206 MiB of peak RSS for the
+    1000-wide codes of 54,000 rows).
+    """
+    out, start = None, 0
+    for block in blocks:
+        if out is None:
+            out = np.empty((n_rows, *block.shape[1:]), dtype=np.float32)
+        out[start : start + len(block)] = block
+        start += len(block)
+    if out is None or start != n_rows:
+        raise ValueError(f"expected {n_rows} rows of output, received {start}.")
+    return out
 
 
 class SparseBatches(keras.utils.PyDataset):

@@ -34,6 +34,7 @@ from tiedae._validation import check_non_negative, check_positive, check_positiv
 from tiedae.pretraining.data import check_matrix, is_sparse
 from tiedae.pretraining.handoff import build_hidden_stack
 from tiedae.pretraining.streaming import is_streamed
+from tiedae.seeding import set_random_seed
 
 UNLABELED = -1
 
@@ -212,7 +213,7 @@ def fit_semi_supervised(
         raise ValueError(f"`labeled_fraction` must be in (0, 1); received {labeled_fraction!r}.")
 
     if seed is not None:
-        keras.utils.set_random_seed(seed)
+        set_random_seed(seed)
     train_model, classifier = to_semi_supervised(sda, n_classes, pretrained=pretrained, dropout=dropout)
     x, y_mixed = mix_labeled_and_unlabeled(x_labeled, y.astype("int64"), x_unlabeled, labeled_fraction)
     steps = epochs * -(-len(x) // batch_size)

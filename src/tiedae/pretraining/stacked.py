@@ -68,6 +68,7 @@ from tiedae.pretraining.optimizers import (
 )
 from tiedae.pretraining.reconstruction_model import ReconstructionModel
 from tiedae.pretraining.streaming import RowBatches, is_streamed, map_rows
+from tiedae.seeding import set_random_seed
 
 LOSS_ALIASES = {
     "auto": "auto",
@@ -504,7 +505,7 @@ class StackedDenoisingAutoencoder:
 
     def _seed_everything(self, offset):
         seed = self.seed_ + offset
-        keras.utils.set_random_seed(seed)
+        set_random_seed(seed)
         return seed
 
     def _fit(self, model, x, validation, epochs, callbacks):
@@ -588,14 +589,19 @@ class StackedDenoisingAutoencoder:
         """A fresh kernel initializer of the configured kind, seeded with `seed`."""
         return make_initializer(self.kernel_initializer, seed)
 
+    def _output_activation(self, k, loss, logits=False):
+        """Layer k's reconstruction activation; with `logits`, linear where its loss
+        `trains_on_logits` (a training model's output, for `training_loss`)."""
+        if logits and trains_on_logits(loss):
+            return "linear"
+        return self._reconstruction_activation(k, loss)
+
     def _layer_autoencoder(self, k, loss, seed, logits=False):
-        """Layer k's autoencoder; with `logits`, one whose output is the reconstruction's
-        logits where its loss `trains_on_logits` (for training with `training_loss`)."""
-        output = self._reconstruction_activation(k, loss)
+        """Layer k's autoencoder (`logits`: see `_output_activation`)."""
         return DenseLayerAutoencoder(
             [self.layer_sizes[k]],
             activation=self._activations[k],
-            output_activation="linear" if logits and trains_on_logits(loss) else output,
+            output_activation=self._output_activation(k, loss, logits),
             kernel_initializer=self._initializer(seed),
             name=f"dae_{k}",
             dtype=POLICY.get(self.precision_),
@@ -613,7 +619,7 @@ class StackedDenoisingAutoencoder:
         model.compile(optimizer=self._make_optimizer(), loss=training_loss(loss))
         self._log(
             f"Layer {k + 1}/{len(self.layer_sizes)}: {in_dim} -> {self.layer_sizes[k]} "
-            f"({keras.activations.serialize(keras.activations.get(self._activations[k]))}), "
+            f"({_activation_name(self._activations[k])}), "
             f"corruption {self._corruptions[k]} {self._levels[k]:g}, loss {loss}, "
             f"{self._epochs[k]} epochs"
         )
@@ -753,15 +759,13 @@ class StackedDenoisingAutoencoder:
         """Stack the per-layer weights into one deep tied autoencoder (explicit mapping);
         with `logits`, its output is the reconstruction's logits where layer 0's loss
         `trains_on_logits` (for training with `training_loss`)."""
-        decoder_activations = [
-            self._reconstruction_activation(k, loss) for k, loss in enumerate(self.losses_)
-        ]
-        if logits and trains_on_logits(self.losses_[0]):
-            decoder_activations[0] = "linear"
         autoencoder = LayerwiseTiedAutoencoder(
             self.layer_sizes,
             activations=self._activations,
-            decoder_activations=decoder_activations,
+            decoder_activations=[  # only layer 0's reconstruction is the deep model's output
+                self._output_activation(k, loss, logits and k == 0)
+                for k, loss in enumerate(self.losses_)
+            ],
             name="stacked_autoencoder",
             dtype=dtype,
         )
@@ -1042,6 +1046,13 @@ def _stopping_of(history):
 
 def _autoencoder_array_names(n):
     return [f"{name}_{k}" for k in range(n) for name in ("kernel", "encoder_bias", "decoder_bias")]
+
+
+def _activation_name(activation):
+    """A log line's name of an activation (not `keras.activations.serialize`, which imports
+    TensorFlow, see `tiedae.seeding`)."""
+    fn = keras.activations.get(activation)
+    return getattr(fn, "__name__", repr(fn))
 
 
 def _assign(autoencoder, k, layer):

@@ -24,6 +24,7 @@ grow with the file.
 
 import mmap
 import os
+import sys
 import tempfile
 import threading
 import weakref
@@ -31,6 +32,8 @@ import weakref
 import keras
 import numpy as np
 import scipy.sparse
+
+from tiedae.pretraining.data import stack_rows
 
 DEFAULT_WINDOW_BYTES = 64 * 2**20
 DEFAULT_WINDOW_CHUNKS = 8
@@ -41,7 +44,14 @@ SCAN_BYTES = 32 * 2**20
 # ----------------------------------------------------------------- detection
 
 
+# An object of anndata's or h5py's types exists only once that package is imported, so
+# the checks below never import one (anndata takes 0.2 s, and `is_streamed` runs on
+# every matrix that `pretrain` and the estimators receive).
+
+
 def _backed_sparse_types():
+    if "anndata" not in sys.modules:
+        return (), ()
     try:
         from anndata.abc import CSCDataset, CSRDataset
     except ImportError:
@@ -50,11 +60,8 @@ def _backed_sparse_types():
 
 
 def _is_h5py_dataset(x):
-    try:
-        import h5py
-    except ImportError:
-        return False
-    return isinstance(x, h5py.Dataset)
+    h5py = sys.modules.get("h5py")
+    return h5py is not None and isinstance(x, h5py.Dataset)
 
 
 def _is_backed_anndata(x):
@@ -513,7 +520,7 @@ def map_rows(fn, x, batch_size, spill=None, directory=None):
             yield np.asarray(keras.ops.convert_to_numpy(out), dtype=np.float32)
 
     if not spill:
-        return np.concatenate(list(batches()), axis=0)
+        return stack_rows(batches(), n)
     path = _temporary_npy(directory)
     try:
         low, high = np.inf, -np.inf
