@@ -39,19 +39,22 @@ def test_it_seeds_every_source_as_keras_does():
     assert other != expected
 
 
-# A fresh process: whether seeding and a whole greedy pretraining load TensorFlow or anndata.
+# A fresh process: whether a greedy pretraining and a classifier's fit load TensorFlow or
+# anndata.
 PROBE = (
     "import json, sys\n"
     "import numpy as np\n"
     "from tiedae.pretraining import StackedDenoisingAutoencoder\n"
     "x = np.random.default_rng(0).random((64, 12)).astype('float32')\n"
     "StackedDenoisingAutoencoder([6, 3], epochs=1, seed=0, verbose=0).pretrain(x)\n"
+    "from tiedae import PretrainedMLPClassifier\n"
+    "PretrainedMLPClassifier([6], pretrain_epochs=1, epochs=1).fit(x, np.arange(64) % 2)\n"
     "print('MODULES', json.dumps({m: m in sys.modules for m in ('tensorflow', 'anndata')}))\n"
 )
 
 
 @pytest.mark.skipif(keras.backend.backend() == "tensorflow", reason="TensorFlow is this backend")
-def test_pretraining_on_jax_or_torch_loads_neither_tensorflow_nor_anndata():
+def test_fitting_on_jax_or_torch_loads_neither_tensorflow_nor_anndata():
     env = dict(os.environ, KERAS_BACKEND=keras.backend.backend())
     result = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True,
                             text=True, timeout=600)

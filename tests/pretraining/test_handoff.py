@@ -128,6 +128,22 @@ def test_staged_unfreezing_trains_the_stack_only_after_unfreeze_after_epochs(sta
     assert float(to_numpy(model.optimizer.learning_rate)) == pytest.approx(1e-2)
 
 
+def test_with_nothing_to_freeze_or_change_the_model_is_fitted_as_compiled(stack, digits):
+    # No recompilation (Keras's compile config would import TensorFlow on every backend):
+    # the compiled optimizer trains on, and a frozen layer still forces the staged path.
+    x, y = digits[0][:128], digits[1][:128]
+    model = stack.to_classifier(10)
+    optimizer = model.optimizer
+    history = fit_with_unfreezing(model, x, y, epochs=2, batch_size=64, verbose=0)
+    assert model.optimizer is optimizer and int(to_numpy(optimizer.iterations)) == 4
+    assert len(history["loss"]) == 2 and fit_with_unfreezing(model, x, y, epochs=0) == {}
+    frozen = stack.to_classifier(10, freeze=True)
+    optimizer = frozen.optimizer
+    fit_with_unfreezing(frozen, x, y, epochs=1, batch_size=64, verbose=0)
+    assert frozen.optimizer is not optimizer
+    assert all(layer.trainable for layer in pretrained_layers(frozen))
+
+
 def test_to_model_accepts_any_head_for_regression(stack, digits):
     x = digits[0][:64]
     target = x.mean(axis=1, keepdims=True)

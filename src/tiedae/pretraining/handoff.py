@@ -231,9 +231,12 @@ def fit_with_unfreezing(
         unfreeze_learning_rate: Optional learning rate for the second stage
             (a lower one is common when fine-tuning pretrained layers).
         compile_kwargs: Optional `model.compile` arguments; when given, the
-            model is compiled with them first. Either way, each stage then
-            recompiles from `model.get_compile_config()`, so an optimizer
-            instance passed here is only used as a template.
+            model is compiled with them first. Where the stages change
+            something (`unfreeze_after > 0`, a frozen layer to unfreeze, or
+            `unfreeze_learning_rate`), each stage then recompiles from
+            `model.get_compile_config()`, so an optimizer instance passed here
+            is only used as a template; otherwise the model is fitted as
+            compiled.
         **fit_kwargs: Passed to `model.fit` (batch_size, validation_data, callbacks, ...).
 
     Returns:
@@ -250,9 +253,17 @@ def fit_with_unfreezing(
         )
     for reserved in ("epochs", "initial_epoch"):
         fit_kwargs.pop(reserved, None)
-    config = model.get_compile_config()
     layers = pretrained_layers(model) if layers is None else list(layers)
     frozen_epochs = min(int(unfreeze_after), int(epochs))
+    if frozen_epochs == 0 and unfreeze_learning_rate is None and all(
+            layer.trainable for layer in layers):
+        # Nothing to freeze or change: fit as compiled. (Keras's compile config goes through
+        # its serialization, which imports TensorFlow on every backend.)
+        total = {}
+        if epochs:
+            _merge(total, model.fit(x, y, epochs=int(epochs), **fit_kwargs))
+        return total
+    config = model.get_compile_config()
     total = {}
     if frozen_epochs > 0:
         set_pretrained_trainable(model, False, layers)
