@@ -259,7 +259,10 @@ HANDWRITTEN_BF16_MISS = (
     "gradients of each tied kernel) 8%, binary cross-entropy on probabilities with its range check "
     "7%, sigmoid forward and backward 4%, the data loader 3%: 18,000 samples/s (14.2 ms a step) "
     "would need that non-product work cut from about 9 ms to 6.5 ms, below what the hand-written "
-    "loop itself spends.")
+    "loop itself spends. Since then the stacks' training models compute the cross-entropy on "
+    "logits (PyTorch bfloat16 step 0.85-0.93x of before, paired); JAX's bfloat16 products handed "
+    "to PyTorch's oneDNN through `jax.pure_callback` were tried and dropped (41.5 against 42.2 ms "
+    "a 1000-wide step: the callbacks cost what the faster products saved).")
 
 
 # ---------------------------------------------------------------- GPU

@@ -315,3 +315,30 @@ def test_quality_kmeans_and_semi_gap_explanations_read_their_run():
         why = miss_reason(semi_gap["what"], {"targets": targets})
         assert why.endswith(f"Against the classical SGD control (the supervised rows) the gap "
                             f"{verdict}.")
+
+
+def _pretrain_section(bf16_seconds, machine):
+    from benchmarks.report import pretrain_notes, pretrain_targets
+
+    def payload(precision, seconds, rss):
+        return {"backend": "torch", "precision": precision, "n_train": 60000, "peak_rss_mib": rss,
+                "pretrain_seconds": seconds,
+                "layers": [{"final_loss": 0.26}, {"final_loss": 0.43}, {"final_loss": 0.28}]}
+
+    section = {"machine": machine, "runs": [{"payload": payload("float32", 180.0, 1500.0)},
+                                            {"payload": payload("bfloat16", bf16_seconds, 1400.0)}]}
+    targets = pretrain_targets(section)
+    return {t["what"]: t for t in targets}, pretrain_notes(section, targets)
+
+
+def test_the_amx_pretraining_target_is_judged_and_explained_on_amx_machines_only():
+    amx = {"isa": ["avx512f", "amx_bf16"]}
+    targets, notes = _pretrain_section(148.0, amx)
+    amx_target = targets["bfloat16 pretraining <= 60 s on an AMX CPU (torch)"]
+    assert not amx_target["met"] and amx_target["by"] == "88 s"
+    assert targets["peak RSS of float32 pretraining <= 1,944 MiB (torch)"]["met"]
+    assert len(notes) == 1 and "Why *bfloat16 pretraining <= 60 s" in notes[0]
+    targets, notes = _pretrain_section(55.0, amx)
+    assert targets["bfloat16 pretraining <= 60 s on an AMX CPU (torch)"]["met"] and notes == []
+    targets, notes = _pretrain_section(148.0, {"isa": ["avx512f"]})
+    assert not any("AMX" in what for what in targets) and notes == []
