@@ -10,13 +10,14 @@ import scipy.sparse as sp
 
 from tiedae.pretraining import StackedDenoisingAutoencoder
 from tiedae.pretraining import stacked as stacked_module
-from tiedae.pretraining.data import check_matrix, map_in_batches, stack_rows
+from tiedae.pretraining.data import check_matrix, map_in_batches
 from tiedae.pretraining.streaming import (
     RowBatches,
     StreamedMatrix,
     as_streamed,
     is_streamed,
     map_rows,
+    stack_rows,
 )
 
 BACKEND = keras.backend.backend()

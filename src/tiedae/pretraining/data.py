@@ -7,7 +7,6 @@ ones (up to `DENSIFY_LIMIT` entries) are densified once, which is faster.
 
 import keras
 import numpy as np
-from keras import ops
 
 try:  # scipy is a dependency, but keep the import failure local.
     import scipy.sparse as _sp
@@ -110,34 +109,11 @@ def map_in_batches(fn, x, batch_size):
     """Apply `fn` (tensor -> tensor) to `x` in batches; return a NumPy array.
 
     Used for the clean codes of each layer, which are computed once per layer
-    rather than inside every training step.
+    rather than inside every training step. `streaming.map_rows` in memory.
     """
+    from tiedae.pretraining.streaming import map_rows  # streaming imports this module
 
-    def blocks():
-        for start in range(0, x.shape[0], batch_size):
-            batch = ops.convert_to_tensor(dense_batch(x, start, start + batch_size))
-            yield np.asarray(ops.convert_to_numpy(fn(batch)), dtype=np.float32)
-
-    return stack_rows(blocks(), x.shape[0])
-
-
-def stack_rows(blocks, n_rows):
-    """The float32 `blocks` (consecutive rows, `n_rows` in all) as one array.
-
-    Written into one array allocated at the first block: the peak is the
-    result and one block, where `np.concatenate` of the list held every block
-    and the result at once (twice the codes: +206 MiB of peak RSS for the
-    1000-wide codes of 54,000 rows).
-    """
-    out, start = None, 0
-    for block in blocks:
-        if out is None:
-            out = np.empty((n_rows, *block.shape[1:]), dtype=np.float32)
-        out[start : start + len(block)] = block
-        start += len(block)
-    if out is None or start != n_rows:
-        raise ValueError(f"expected {n_rows} rows of output, received {start}.")
-    return out
+    return map_rows(fn, x, batch_size, spill=False)
 
 
 class SparseBatches(keras.utils.PyDataset):

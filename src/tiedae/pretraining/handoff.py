@@ -255,26 +255,23 @@ def fit_with_unfreezing(
         fit_kwargs.pop(reserved, None)
     layers = pretrained_layers(model) if layers is None else list(layers)
     frozen_epochs = min(int(unfreeze_after), int(epochs))
-    if frozen_epochs == 0 and unfreeze_learning_rate is None and all(
-            layer.trainable for layer in layers):
-        # Nothing to freeze or change: fit as compiled. (Keras's compile config goes through
-        # its serialization, which imports TensorFlow on every backend.)
-        total = {}
-        if epochs:
-            _merge(total, model.fit(x, y, epochs=int(epochs), **fit_kwargs))
-        return total
-    config = model.get_compile_config()
+    # Recompiling goes through Keras's compile config, whose serialization imports TensorFlow
+    # on every backend: only where a stage changes something.
+    staged = (frozen_epochs > 0 or unfreeze_learning_rate is not None
+              or not all(layer.trainable for layer in layers))
+    config = model.get_compile_config() if staged else None
     total = {}
     if frozen_epochs > 0:
         set_pretrained_trainable(model, False, layers)
         model.compile_from_config(copy.deepcopy(config))
         _merge(total, model.fit(x, y, epochs=frozen_epochs, **fit_kwargs))
     if epochs > frozen_epochs:
-        set_pretrained_trainable(model, True, layers)
-        second = copy.deepcopy(config)
-        if unfreeze_learning_rate is not None:
-            second["optimizer"]["config"]["learning_rate"] = float(unfreeze_learning_rate)
-        model.compile_from_config(second)
+        if staged:
+            set_pretrained_trainable(model, True, layers)
+            second = copy.deepcopy(config)
+            if unfreeze_learning_rate is not None:
+                second["optimizer"]["config"]["learning_rate"] = float(unfreeze_learning_rate)
+            model.compile_from_config(second)
         _merge(
             total,
             model.fit(x, y, epochs=int(epochs), initial_epoch=frozen_epochs, **fit_kwargs),

@@ -105,6 +105,8 @@ def training_loss(loss):
     if trains_on_logits(loss):
         return keras.losses.BinaryCrossentropy(from_logits=True)
     return loss
+
+
 SAVED_STATE_NAME = "tiedae_stacked_denoising_autoencoder.json"
 
 

@@ -33,8 +33,6 @@ import keras
 import numpy as np
 import scipy.sparse
 
-from tiedae.pretraining.data import stack_rows
-
 DEFAULT_WINDOW_BYTES = 64 * 2**20
 DEFAULT_WINDOW_CHUNKS = 8
 # Rows read per block when scanning a whole matrix (statistics, codes).
@@ -486,6 +484,25 @@ def _remove(path):
         os.remove(path)
     except OSError:
         pass
+
+
+def stack_rows(blocks, n_rows):
+    """The float32 `blocks` (consecutive rows, `n_rows` in all) as one array.
+
+    Written into one array allocated at the first block: the peak is the
+    result and one block, where `np.concatenate` of the list held every block
+    and the result at once (twice the codes: +206 MiB of peak RSS for the
+    1000-wide codes of 54,000 rows).
+    """
+    out, start = None, 0
+    for block in blocks:
+        if out is None:
+            out = np.empty((n_rows, *block.shape[1:]), dtype=np.float32)
+        out[start : start + len(block)] = block
+        start += len(block)
+    if out is None or start != n_rows:
+        raise ValueError(f"expected {n_rows} rows of output, received {start}.")
+    return out
 
 
 def map_rows(fn, x, batch_size, spill=None, directory=None):
